@@ -1,0 +1,178 @@
+/**
+ * A real cluster for integration tests: one coordinator and N participants, each a separate OS
+ * process started through the CLI (`node cli/bin.mjs …`), on free loopback ports, with data in a
+ * temp dir. Processes can be SIGKILLed and restarted on the same address.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const BIN = path.join(ROOT, 'cli', 'bin.mjs');
+/** How long a process may take to print its "serving on" line (tsx start-up on a busy 2-core box). */
+const startTimeoutMs = 30_000;
+/** How long a graceful stop may take before SIGKILL. */
+const stopTimeoutMs = 10_000;
+
+export interface ClusterProcess {
+  readonly name: string;
+  address: string;
+  proc: ChildProcess;
+  args: string[];
+  stderr: string;
+}
+
+export interface ClusterOptions {
+  readonly shards: readonly string[];
+  readonly schemaSql: string;
+  /** Extra environment per process name ('coordinator' or a shard name). */
+  readonly env?: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  readonly coordinatorArgs?: readonly string[];
+}
+
+export class Cluster {
+  readonly dataDir: string;
+  readonly processes = new Map<string, ClusterProcess>();
+  private readonly options: ClusterOptions;
+
+  private constructor(options: ClusterOptions) {
+    this.options = options;
+    this.dataDir = mkdtempSync(path.join(tmpdir(), 'twopc-it-'));
+  }
+
+  static async start(options: ClusterOptions): Promise<Cluster> {
+    const cluster = new Cluster(options);
+    try {
+      const schemaPath = path.join(cluster.dataDir, 'schema.sql');
+      writeFileSync(schemaPath, options.schemaSql);
+      await Promise.all(
+        options.shards.map((shard) =>
+          cluster.launch(shard, [
+            'participant',
+            '--shard',
+            shard,
+            '--listen',
+            '127.0.0.1:0',
+            '--data-dir',
+            path.join(cluster.dataDir, shard),
+            '--schema',
+            schemaPath,
+          ]),
+        ),
+      );
+      const participantFlags = options.shards.flatMap((shard) => [
+        '--participant',
+        `${shard}=${cluster.address(shard)}`,
+      ]);
+      await cluster.launch('coordinator', [
+        'coordinator',
+        '--listen',
+        '127.0.0.1:0',
+        '--data-dir',
+        path.join(cluster.dataDir, 'coordinator'),
+        ...participantFlags,
+        ...(options.coordinatorArgs ?? []),
+      ]);
+      return cluster;
+    } catch (err) {
+      await cluster.stop();
+      throw err;
+    }
+  }
+
+  address(name: string): string {
+    const p = this.processes.get(name);
+    if (!p) throw new Error(`no process ${name}`);
+    return p.address;
+  }
+
+  get coordinatorAddress(): string {
+    return this.address('coordinator');
+  }
+
+  shardFile(shard: string): string {
+    return path.join(this.dataDir, shard, `${shard}.db`);
+  }
+
+  /** SIGKILL: no shutdown code runs, as in a power cut (minus the page cache). */
+  async kill(name: string): Promise<void> {
+    const p = this.processes.get(name);
+    if (!p || p.proc.exitCode !== null || p.proc.signalCode !== null) return;
+    const exited = new Promise((resolve) => p.proc.once('exit', resolve));
+    p.proc.kill('SIGKILL');
+    await exited;
+  }
+
+  /** Starts a stopped or killed process again on the same address. */
+  async restart(name: string, env: Readonly<Record<string, string>> = {}): Promise<void> {
+    const p = this.processes.get(name);
+    if (!p) throw new Error(`no process ${name}`);
+    await this.kill(name);
+    const args = p.args.map((a, i) => (p.args[i - 1] === '--listen' ? p.address : a));
+    await this.launch(name, args, env);
+  }
+
+  async stop(): Promise<void> {
+    await Promise.all([...this.processes.values()].map((p) => stopProcess(p.proc)));
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  private async launch(name: string, args: string[], extraEnv: Readonly<Record<string, string>> = {}): Promise<void> {
+    const env = { ...process.env, TWOPC_LOG_LEVEL: 'warn', ...this.options.env?.[name], ...extraEnv };
+    const proc = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const entry: ClusterProcess = { name, address: '', proc, args, stderr: '' };
+    this.processes.set(name, entry);
+    proc.stderr!.on('data', (chunk: Buffer) => {
+      entry.stderr = (entry.stderr + chunk.toString()).slice(-20_000);
+    });
+    entry.address = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      const timer = setTimeout(() => reject(new Error(`${name} did not start in ${startTimeoutMs} ms:\n${entry.stderr}`)), startTimeoutMs);
+      proc.stdout!.on('data', (chunk: Buffer) => {
+        out += chunk.toString();
+        const m = /serving on (\S+)/.exec(out);
+        if (m) {
+          clearTimeout(timer);
+          resolve(m[1] as string);
+        }
+      });
+      proc.once('exit', (code, signal) => {
+        clearTimeout(timer);
+        reject(new Error(`${name} exited (${code ?? signal}) before serving:\n${entry.stderr}`));
+      });
+    });
+  }
+}
+
+async function stopProcess(proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((resolve) => proc.once('exit', resolve));
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), stopTimeoutMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+export const ACCOUNTS_SCHEMA = `
+CREATE TABLE IF NOT EXISTS accounts (
+  id INTEGER PRIMARY KEY,
+  owner TEXT NOT NULL,
+  balance INTEGER NOT NULL CHECK (balance >= 0)
+);
+CREATE TABLE IF NOT EXISTS ledger (
+  transfer_id TEXT PRIMARY KEY,
+  amount INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counters (
+  name TEXT PRIMARY KEY,
+  value INTEGER NOT NULL
+);
+`;
+
+export function writeFile(dir: string, name: string, text: string): string {
+  const p = path.join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
