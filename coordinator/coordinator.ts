@@ -1,0 +1,306 @@
+/**
+ * The coordinator: the public API's operations over the protocol driver, the decision log and the
+ * participants, without any transport (the gRPC layer wraps exactly this class). See DESIGN.md,
+ * "Protocol: presumed-abort two-phase commit", and the files named below for each concern:
+ *
+ *   two-phase-commit.ts / one-phase-commit.ts / prepare.ts / decision.ts   the protocol
+ *   commit-delivery.ts / decision-sender.ts                                phase two, re-drive
+ *   idempotency.ts   interactive.ts   txn-resolution.ts   txn-listing.ts   the rest of the API
+ *   maintenance.ts   txn-table.ts   config.ts   metrics.ts
+ *
+ * The coordinator does not own the log or the participant clients: whoever made them closes them,
+ * after `close()`.
+ */
+import type { ClientOp, ExecuteInput, TxnOutcome, TxnPage, TxnState, TxnView } from '../common/api.ts';
+import { systemClock, type Clock } from '../common/clock.ts';
+import { TwopcError, describeError, invalidArgument, notFound } from '../common/errors.ts';
+import { createLogger, type Logger } from '../common/log.ts';
+import type { ParticipantClient, QueryResult, ReadResult } from '../common/protocol.ts';
+import type { Row, SqlValue } from '../common/value.ts';
+import { resolveCoordinatorConfig, type CoordinatorConfig } from './config.ts';
+import type { DecisionLog } from './decision-log.ts';
+import { IdempotencyKeys, recordKeyedOutcome, runWithIntent } from './idempotency.ts';
+import { InteractiveTxns } from './interactive.ts';
+import { CoordinatorMetrics, type MetricsSnapshot } from './metrics.ts';
+import {
+  planTransaction,
+  resolveTimeoutMs,
+  validateIdempotencyKey,
+  validateOps,
+  type ValidationContext,
+} from './op-validation.ts';
+import { startMaintenance } from './maintenance.ts';
+import { createProtocolContext, type ProtocolContext } from './protocol-context.ts';
+import { runQuery } from './query.ts';
+import { Transaction } from './transaction.ts';
+import { isTxnId, TxnIdGenerator } from './txn-id.ts';
+import { listTransactions } from './txn-listing.ts';
+import { TxnResolver, awaitOutcome } from './txn-resolution.ts';
+import { TxnTable } from './txn-table.ts';
+import { runProtocol } from './two-phase-commit.ts';
+
+export interface CoordinatorOptions {
+  /** Stable per process instance, e.g. 'c1'; sent in every Prepare. */
+  readonly coordinatorId: string;
+  readonly log: DecisionLog;
+  /** Shard name -> client. */
+  readonly participants: ReadonlyMap<string, ParticipantClient>;
+  readonly config?: Partial<CoordinatorConfig>;
+  readonly clock?: Clock;
+  /** Jitter; seeded in tests and simulation. */
+  readonly random?: () => number;
+  readonly logger?: Logger;
+}
+
+export class Coordinator {
+  readonly config: CoordinatorConfig;
+  private readonly ctx: ProtocolContext;
+  private readonly metricsState = new CoordinatorMetrics();
+  private readonly stopper = new AbortController();
+  private readonly ids = new TxnIdGenerator();
+  private readonly table: TxnTable;
+  private readonly keys: IdempotencyKeys;
+  private readonly interactive: InteractiveTxns;
+  private readonly resolver: TxnResolver;
+  private readonly validation: ValidationContext;
+  private readonly commitWrites = new Set<Promise<unknown>>();
+  private readonly commits = new Map<string, Promise<TxnOutcome>>();
+  private readonly loops: Promise<void>[] = [];
+  private closing: Promise<void> | undefined;
+
+  constructor(options: CoordinatorOptions) {
+    if (options.coordinatorId === '') throw invalidArgument('coordinator: coordinatorId is empty');
+    if (options.participants.size === 0) throw invalidArgument('coordinator: no participants');
+    this.config = resolveCoordinatorConfig(options.config);
+    const clock = options.clock ?? systemClock;
+    this.table = new TxnTable(this.config.activeTxnsMax, this.config.recentTxnsMax);
+    this.ctx = createProtocolContext({
+      coordinatorId: options.coordinatorId,
+      log: options.log,
+      participants: options.participants,
+      config: this.config,
+      clock,
+      random: options.random ?? Math.random,
+      logger: options.logger ?? createLogger('coordinator'),
+      metrics: this.metricsState,
+      stopSignal: this.stopper.signal,
+      commitWrites: this.commitWrites,
+      onEnded: (txnId) => {
+        const txn = this.table.get(txnId);
+        if (txn !== undefined) txn.acknowledged = true;
+      },
+    });
+    this.validation = { shards: new Set(options.participants.keys()), config: this.config };
+    this.resolver = new TxnResolver(this.ctx, this.table);
+    this.keys = new IdempotencyKeys({
+      log: options.log,
+      clock,
+      resolveRecord: (r, waitMs) => this.resolver.outcomeOfRecord(r, waitMs),
+    });
+    this.interactive = new InteractiveTxns(this.ctx, this.validation, this.table);
+  }
+
+  /** Re-drives every logged COMMIT without END in the background, and starts re-drive and GC timers. */
+  async start(): Promise<void> {
+    this.checkOpen();
+    if (this.loops.length > 0) return;
+    this.loops.push(...startMaintenance(this.ctx));
+  }
+
+  async execute(input: ExecuteInput): Promise<TxnOutcome> {
+    this.checkOpen();
+    const timeoutMs = resolveTimeoutMs(input.timeoutMs, this.config);
+    validateIdempotencyKey(input.idempotencyKey, this.config);
+    if (!Array.isArray(input.ops) || input.ops.length === 0)
+      throw invalidArgument('no ops: a transaction needs at least one op');
+    validateOps(input.ops, this.validation);
+    const plan = planTransaction(input.ops, new Map());
+    const key = input.idempotencyKey;
+    if (key === '') return runProtocol(this.ctx, this.newTxn(timeoutMs, '', false), plan);
+    return this.keys.run(key, timeoutMs, undefined, (bind) => {
+      const txn = this.newTxn(timeoutMs, key, false);
+      bind(txn);
+      return runWithIntent(this.ctx, txn, plan, (r) => this.resolver.outcomeOfRecord(r, timeoutMs));
+    });
+  }
+
+  begin(input: { timeoutMs: number; idempotencyKey: string }): { txnId: string } {
+    this.checkOpen();
+    const timeoutMs = resolveTimeoutMs(input.timeoutMs, this.config);
+    validateIdempotencyKey(input.idempotencyKey, this.config);
+    const key = input.idempotencyKey;
+    if (key !== '' && this.keys.has(key)) {
+      const holder = this.keys.holder(key);
+      if (holder !== undefined) return { txnId: holder.id };
+      throw new TwopcError('UNAVAILABLE', 'a request with this idempotency key is in progress', {
+        hint: 'retry shortly',
+      });
+    }
+    this.interactive.checkCapacity();
+    const txn = this.newTxn(timeoutMs, key, true);
+    this.interactive.add(txn);
+    if (key !== '') this.keys.claim(key, txn);
+    return { txnId: txn.id };
+  }
+
+  async read(txnId: string, shard: string, table: string, key: Row): Promise<ReadResult> {
+    this.checkOpen();
+    return this.interactive.read(txnId, shard, table, key);
+  }
+
+  write(txnId: string, ops: readonly ClientOp[]): { bufferedOps: number } {
+    this.checkOpen();
+    return this.interactive.write(txnId, ops);
+  }
+
+  /** Commits an interactive transaction; on a finished one, returns its outcome again. */
+  async commit(txnId: string): Promise<TxnOutcome> {
+    this.checkOpen();
+    const taken = this.interactive.takeForCommit(txnId);
+    if (taken === undefined) return this.outcomeOf(txnId);
+    const { txn, plan } = taken;
+    const waitMs = Math.max(1, txn.deadlineMs - this.ctx.clock.nowMs());
+    const run =
+      txn.idempotencyKey === ''
+        ? runProtocol(this.ctx, txn, plan)
+        : this.keys.run(txn.idempotencyKey, waitMs, txn, (bind) => {
+            bind(txn);
+            return runWithIntent(this.ctx, txn, plan, (r) => this.resolver.outcomeOfRecord(r, waitMs));
+          });
+    this.commits.set(txnId, run);
+    const forget = () => this.commits.delete(txnId);
+    run.then(forget, forget);
+    return run;
+  }
+
+  async abort(txnId: string): Promise<'ABORTED' | 'COMMITTED'> {
+    this.checkOpen();
+    const txn = this.table.get(txnId);
+    if (txn !== undefined) {
+      if (txn.tryAbort('CLIENT_ABORT', 'the client aborted the transaction', this.ctx.clock.nowMs())) {
+        this.interactive.forget(txnId);
+        return 'ABORTED';
+      }
+      // A commit is decided, or the one-phase participant holds the decision: wait for it.
+      return (await awaitOutcome(this.ctx, txn, this.undecidedWaitMs())).outcome;
+    }
+    const record = await this.ctx.log.get(txnId);
+    if (record === undefined) throw notFound(`no transaction ${txnId}`);
+    return (await this.resolver.outcomeOfRecord(record, this.config.outcomeProbeWaitMs)).outcome;
+  }
+
+  async getTransaction(txnId: string): Promise<TxnView> {
+    this.checkOpen();
+    if (!isTxnId(txnId))
+      throw notFound(`no transaction ${txnId}`, 'transaction ids look like tx_ followed by 32 hex digits');
+    return this.resolver.view(txnId);
+  }
+
+  async listTransactions(input: {
+    states: readonly TxnState[];
+    pageSize: number;
+    pageToken: string;
+  }): Promise<TxnPage> {
+    this.checkOpen();
+    return listTransactions({ table: this.table, log: this.ctx.log, config: this.config }, input);
+  }
+
+  async query(shard: string, sql: string, params: readonly SqlValue[]): Promise<QueryResult> {
+    this.checkOpen();
+    return runQuery(this.ctx, this.validation, shard, sql, params);
+  }
+
+  metrics(): MetricsSnapshot {
+    return this.metricsState.snapshot({
+      inFlight: this.table.activeCount,
+      interactiveOpen: this.interactive.size,
+      decisionLog: this.ctx.log.stats(),
+    });
+  }
+
+  /**
+   * Stops timers and re-sends, aborts what is not decided yet (presumed abort makes that free), and
+   * waits for COMMIT records being forced, so every client told COMMITTED has a durable decision.
+   */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const now = this.ctx.clock.nowMs();
+      this.interactive.abortAll('the coordinator is shutting down', now);
+      for (const txn of this.table.activeTxns())
+        txn.tryAbort('UNAVAILABLE', 'the coordinator is shutting down', now);
+      await Promise.all([...this.commitWrites]);
+      this.stopper.abort(new TwopcError('UNAVAILABLE', 'the coordinator is shutting down'));
+      await Promise.all(this.loops);
+      await this.ctx.sender.drain();
+    })();
+    return this.closing;
+  }
+
+  private checkOpen(): void {
+    if (this.closing !== undefined)
+      throw new TwopcError('UNAVAILABLE', 'the coordinator is shutting down', {
+        hint: 'retry on another coordinator',
+      });
+  }
+
+  private newTxn(timeoutMs: number, idempotencyKey: string, interactive: boolean): Transaction {
+    this.table.checkCapacity();
+    const now = this.ctx.clock.nowMs();
+    const txn = new Transaction({
+      id: this.ids.next(now),
+      startedAtMs: now,
+      deadlineMs: now + timeoutMs,
+      idempotencyKey,
+      interactive,
+    });
+    this.table.add(txn);
+    txn.settled
+      .then((outcome) => this.onSettled(txn, outcome))
+      .catch((err: unknown) =>
+        this.ctx.logger.error('bookkeeping after a decision failed', {
+          txnId: txn.id,
+          error: describeError(err),
+        }),
+      );
+    return txn;
+  }
+
+  /** Bookkeeping once a transaction is decided: metrics, the recent window, the keyed outcome record. */
+  private onSettled(txn: Transaction, outcome: TxnOutcome): void {
+    const { metrics, log, logger } = this.ctx;
+    if (outcome.outcome === 'COMMITTED') metrics.committed++;
+    else metrics.countAbort(outcome.abortReason ?? 'UNAVAILABLE');
+    if (txn.invalid) metrics.invalid++;
+    this.table.finish(txn);
+    this.interactive.forget(txn.id);
+    if (txn.idempotencyKey === '') return;
+    // The key stays held in memory until the outcome is in the log, so a retry never reads it early.
+    recordKeyedOutcome(log, txn, outcome)
+      .catch((err: unknown) =>
+        logger.warn('recording a keyed outcome failed; a retry will ask the shards', {
+          txnId: txn.id,
+          error: describeError(err),
+        }),
+      )
+      .finally(() => this.keys.release(txn));
+  }
+
+  /** Commit on a transaction that is not open: its outcome, however it ended. */
+  private async outcomeOf(txnId: string): Promise<TxnOutcome> {
+    const running = this.commits.get(txnId);
+    if (running !== undefined) return running;
+    const txn = this.table.get(txnId);
+    if (txn !== undefined) return awaitOutcome(this.ctx, txn, this.undecidedWaitMs());
+    const record = await this.ctx.log.get(txnId);
+    if (record !== undefined) return this.resolver.outcomeOfRecord(record, this.config.outcomeProbeWaitMs);
+    throw notFound(
+      `no transaction ${txnId}`,
+      'Begin first; finished transactions are remembered for a while only',
+    );
+  }
+
+  /** How long a caller waits for a decision someone else is making (a prepare, then an Abort's ack). */
+  private undecidedWaitMs(): number {
+    return this.config.prepareTimeoutMs + this.config.outcomeProbeWaitMs;
+  }
+}

@@ -1,0 +1,68 @@
+/**
+ * Counters the coordinator keeps about itself, as one plain object the server can expose. Counters
+ * only grow; gauges (in flight) are read from the live state when a snapshot is taken.
+ */
+import { ABORT_REASONS, type AbortReason } from '../common/protocol.ts';
+import type { DecisionLogStats } from './decision-log.ts';
+
+export interface MetricsSnapshot {
+  readonly committed: number;
+  readonly committedOnePhase: number;
+  readonly committedReadOnly: number;
+  readonly abortedByReason: Readonly<Record<AbortReason, number>>;
+  readonly invalid: number;
+  readonly inFlight: number;
+  readonly interactiveOpen: number;
+  readonly decisionsResent: number;
+  readonly decisionsUndelivered: number;
+  readonly commitLogFailures: number;
+  readonly protocolViolations: number;
+  readonly decisionLog: DecisionLogStats;
+}
+
+export class CoordinatorMetrics {
+  /** Every commit; the next two count subsets of it. */
+  committed = 0;
+  /** Committed by the only participant in one phase: no decision record. */
+  committedOnePhase = 0;
+  /** Every participant voted READ_ONLY: no decision record, no phase two. */
+  committedReadOnly = 0;
+  /** Transactions a participant refused as malformed (also counted in abortedByReason). */
+  invalid = 0;
+  /** Decision messages sent again after a failure or a timeout. */
+  decisionsResent = 0;
+  /** Aborts given up on after abortSendAttemptsMax (the participant learns by asking). */
+  decisionsUndelivered = 0;
+  /** Forcing a COMMIT record failed (outcome unknown to the client; retried in the background). */
+  commitLogFailures = 0;
+  /** A participant broke the protocol (e.g. acknowledged a Commit with ABORTED). Loud in the log too. */
+  protocolViolations = 0;
+  readonly abortedByReason: Record<AbortReason, number> = Object.fromEntries(
+    ABORT_REASONS.map((r) => [r, 0]),
+  ) as Record<AbortReason, number>;
+
+  countAbort(reason: AbortReason): void {
+    this.abortedByReason[reason]++;
+  }
+
+  snapshot(live: {
+    inFlight: number;
+    interactiveOpen: number;
+    decisionLog: DecisionLogStats;
+  }): MetricsSnapshot {
+    return {
+      committed: this.committed,
+      committedOnePhase: this.committedOnePhase,
+      committedReadOnly: this.committedReadOnly,
+      abortedByReason: { ...this.abortedByReason },
+      invalid: this.invalid,
+      inFlight: live.inFlight,
+      interactiveOpen: live.interactiveOpen,
+      decisionsResent: this.decisionsResent,
+      decisionsUndelivered: this.decisionsUndelivered,
+      commitLogFailures: this.commitLogFailures,
+      protocolViolations: this.protocolViolations,
+      decisionLog: live.decisionLog,
+    };
+  }
+}
