@@ -11,6 +11,7 @@
  * The coordinator does not own the log or the participant clients: whoever made them closes them,
  * after `close()`.
  */
+import { setMaxListeners } from 'node:events';
 import type { ClientOp, ExecuteInput, TxnOutcome, TxnPage, TxnState, TxnView } from '../common/api.ts';
 import { systemClock, type Clock } from '../common/clock.ts';
 import { TwopcError, describeError, invalidArgument, notFound } from '../common/errors.ts';
@@ -74,6 +75,13 @@ export class Coordinator {
     this.config = resolveCoordinatorConfig(options.config);
     const clock = options.clock ?? systemClock;
     this.table = new TxnTable(this.config.activeTxnsMax, this.config.recentTxnsMax);
+    // Every participant call listens on the stop signal while it runs. Calls in flight are bounded by
+    // the active transactions and the pending decisions, each to every shard; the default cap of 10
+    // would flag ordinary load as a listener leak.
+    setMaxListeners(
+      (this.config.activeTxnsMax + this.config.pendingDecisionsMax) * (options.participants.size + 1),
+      this.stopper.signal,
+    );
     this.ctx = createProtocolContext({
       coordinatorId: options.coordinatorId,
       log: options.log,

@@ -1,0 +1,114 @@
+/**
+ * A coordinator process's gRPC face: opens `<dataDir>/decisions.db`, connects to the participants,
+ * starts the Coordinator (which re-drives unfinished commits from the log before anything else), and
+ * only then serves `twopc.v1.Transactions` on `listen`.
+ *
+ * close(): stop accepting calls, let in-flight ones finish (bounded by coordinatorCloseGraceMs, then
+ * cancelled), close the coordinator, the participant clients and the log, in that order: an
+ * in-flight Execute still needs all three.
+ */
+import { mkdirSync } from 'node:fs';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { invalidArgument } from '../common/errors.ts';
+import type { Logger } from '../common/log.ts';
+import { CHANNEL_OPTIONS, loadServices } from '../common/proto.ts';
+import type { ParticipantClient } from '../common/protocol.ts';
+import { listenGrpc, splitHostPort, type GrpcListener } from '../participant/participant-server.ts';
+import { createTransactionsService } from './api-service.ts';
+import type { CoordinatorConfig } from './config.ts';
+import { Coordinator } from './coordinator.ts';
+import { SqliteDecisionLog } from './decision-log/sqlite.ts';
+import { GrpcParticipantClient, type GrpcParticipantClientConfig } from './grpc-participant-client.ts';
+
+/** How long close() lets in-flight API calls finish before cancelling them. */
+export const coordinatorCloseGraceMs = 5_000;
+
+export interface CoordinatorServerOptions {
+  /** HOST:PORT; port 0 picks a free one (see `address`). */
+  readonly listen: string;
+  readonly dataDir: string;
+  readonly participants: ReadonlyArray<{ readonly shard: string; readonly address: string }>;
+  /** Default: `coordinator@<hostname>`, stable across restarts on one machine. */
+  readonly coordinatorId?: string;
+  readonly config?: Partial<CoordinatorConfig>;
+  readonly participantClient?: Partial<GrpcParticipantClientConfig>;
+  readonly logger: Logger;
+}
+
+export interface CoordinatorServer {
+  /** HOST:PORT actually bound. */
+  readonly address: string;
+  readonly coordinator: Coordinator;
+  readonly participants: ReadonlyMap<string, GrpcParticipantClient>;
+  close(): Promise<void>;
+}
+
+export async function startCoordinatorServer(options: CoordinatorServerOptions): Promise<CoordinatorServer> {
+  const { host } = splitHostPort(options.listen);
+  const logger = options.logger;
+  const clients = participantClients(options, logger);
+  mkdirSync(options.dataDir, { recursive: true });
+  const log = SqliteDecisionLog.open(path.join(options.dataDir, 'decisions.db'));
+  const coordinator = new Coordinator({
+    coordinatorId: options.coordinatorId ?? `coordinator@${hostname()}`,
+    log,
+    participants: clients as ReadonlyMap<string, ParticipantClient>,
+    ...(options.config === undefined ? {} : { config: options.config }),
+    logger: logger.child('coordinator'),
+  });
+  const closeBackends = async () => {
+    await coordinator.close();
+    for (const client of clients.values()) client.close();
+    await log.close();
+  };
+  const server = new grpc.Server(CHANNEL_OPTIONS);
+  let listener: GrpcListener;
+  try {
+    await coordinator.start();
+    const service = createTransactionsService({ coordinator, logger: logger.child('api') });
+    server.addService(loadServices().transactions.service, service);
+    listener = await listenGrpc(server, options.listen, logger);
+  } catch (err) {
+    server.forceShutdown();
+    await closeBackends().catch((closeErr: unknown) =>
+      logger.warn('close after failed start failed', { error: closeErr }),
+    );
+    throw err;
+  }
+  const address = `${host}:${listener.port}`;
+  logger.info('coordinator serving', { address, participants: options.participants.length });
+
+  let closing: Promise<void> | undefined;
+  const close = async () => {
+    await listener.shutdown(coordinatorCloseGraceMs);
+    await closeBackends();
+    logger.info('coordinator stopped');
+  };
+  return { address, coordinator, participants: clients, close: () => (closing ??= close()) };
+}
+
+function participantClients(
+  options: CoordinatorServerOptions,
+  logger: Logger,
+): Map<string, GrpcParticipantClient> {
+  const shards = options.participants.map((p) => p.shard);
+  const duplicate = shards.find((s, i) => shards.indexOf(s) !== i);
+  if (duplicate !== undefined)
+    throw invalidArgument(`participant shard "${duplicate}" is given more than once`);
+  for (const { address } of options.participants) splitHostPort(address);
+  const clients = new Map<string, GrpcParticipantClient>();
+  for (const { shard, address } of options.participants) {
+    clients.set(
+      shard,
+      new GrpcParticipantClient({
+        shard,
+        address,
+        ...(options.participantClient === undefined ? {} : { config: options.participantClient }),
+        logger: logger.child(`participant.${shard}`),
+      }),
+    );
+  }
+  return clients;
+}

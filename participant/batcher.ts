@@ -1,0 +1,249 @@
+/**
+ * Group commit at the participant. Prepares and decisions that arrive in the same event-loop turn,
+ * from any Session stream or unary call, are queued and written by ONE `store.decideBatch` and ONE
+ * `store.prepareBatch` call (one SQLite transaction and one fsync each; the store gives every message
+ * its own savepoint, so one NO does not sink the others).
+ *
+ * The flush runs in a setImmediate, after the poll phase has delivered every message that was ready.
+ * better-sqlite3 is synchronous, so whatever arrives while a batch is being written waits in the
+ * socket and forms the next batch: the batch size grows with load without any timer.
+ *
+ * Results are delivered synchronously from the flush (the `settle` callbacks), so a Session can
+ * coalesce every reply one flush produced into one ParticipantBatch.
+ */
+import { assert } from '../common/assert.ts';
+import { TwopcError } from '../common/errors.ts';
+import type { Logger } from '../common/log.ts';
+import { silentLogger } from '../common/log.ts';
+import type { Ack, DecisionMessage, PrepareMessage, Vote } from '../common/protocol.ts';
+import { decideBatchMax, prepareBatchMax } from './config.ts';
+
+/** The parts of ShardStore the batcher drives. */
+export interface BatchStore {
+  prepareBatch(messages: readonly PrepareMessage[]): Vote[];
+  decideBatch(messages: readonly DecisionMessage[]): Ack[];
+}
+
+export interface BatcherConfig {
+  /**
+   * Messages per store call (default 256). Bounds how long one synchronous SQLite transaction blocks
+   * the event loop (a prepare costs tens of microseconds; 256 of them stay around 10 ms).
+   */
+  readonly batchMessagesMax: number;
+  /**
+   * Messages of one kind waiting for a flush (default 8192). Past it a message is refused with
+   * RESOURCE_EXHAUSTED instead of queueing: the sender retries, memory stays bounded.
+   */
+  readonly queuedMessagesMax: number;
+}
+
+export const BATCHER_DEFAULTS: BatcherConfig = Object.freeze({
+  batchMessagesMax: 256,
+  queuedMessagesMax: 8192,
+});
+
+export type Settled<T> =
+  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
+export type Settle<T> = (result: Settled<T>) => void;
+
+interface Entry<M, R> {
+  readonly message: M;
+  readonly settle: Settle<R>;
+}
+
+export interface BatcherStats {
+  /** Store calls made (prepareBatch + decideBatch). */
+  readonly batches: number;
+  readonly prepares: number;
+  readonly decisions: number;
+  readonly prepareBatches: number;
+  readonly decisionBatches: number;
+  /** The largest batch written so far. */
+  readonly batchMessagesPeak: number;
+}
+
+export class Batcher {
+  private readonly store: BatchStore;
+  private readonly config: BatcherConfig;
+  private readonly logger: Logger;
+  private prepares: Entry<PrepareMessage, Vote>[] = [];
+  private decisions: Entry<DecisionMessage, Ack>[] = [];
+  private flushScheduled = false;
+  private closed = false;
+  private idleWaiters: Array<() => void> = [];
+  private counters = {
+    prepares: 0,
+    decisions: 0,
+    prepareBatches: 0,
+    decisionBatches: 0,
+    batchMessagesPeak: 0,
+  };
+
+  constructor(options: { store: BatchStore; config?: Partial<BatcherConfig>; logger?: Logger }) {
+    this.store = options.store;
+    this.config = Object.freeze({ ...BATCHER_DEFAULTS, ...options.config });
+    assert(this.config.batchMessagesMax >= 1, 'batchMessagesMax >= 1');
+    assert(
+      this.config.batchMessagesMax <= Math.min(prepareBatchMax, decideBatchMax),
+      "batchMessagesMax is within the store's batch limits",
+    );
+    assert(
+      this.config.queuedMessagesMax >= this.config.batchMessagesMax,
+      'queuedMessagesMax >= batchMessagesMax',
+    );
+    this.logger = options.logger ?? silentLogger;
+  }
+
+  /** Queues a prepare; `settle` is called from the flush that writes it (or at once if refused). */
+  submitPrepare(message: PrepareMessage, settle: Settle<Vote>): void {
+    this.enqueue(this.prepares, message, settle);
+  }
+
+  submitDecision(message: DecisionMessage, settle: Settle<Ack>): void {
+    this.enqueue(this.decisions, message, settle);
+  }
+
+  prepare(message: PrepareMessage): Promise<Vote> {
+    return new Promise((resolve, reject) =>
+      this.submitPrepare(message, (r) => (r.ok ? resolve(r.value) : reject(r.error))),
+    );
+  }
+
+  /** The same as `decide` in in-doubt-resolver.ts's ResolvableStore, so the resolver can share the queue. */
+  decide(message: DecisionMessage): Promise<Ack> {
+    return new Promise((resolve, reject) =>
+      this.submitDecision(message, (r) => (r.ok ? resolve(r.value) : reject(r.error))),
+    );
+  }
+
+  stats(): BatcherStats {
+    const c = this.counters;
+    return { ...c, batches: c.prepareBatches + c.decisionBatches };
+  }
+
+  /** Refuses new messages (UNAVAILABLE) and resolves once everything queued has been written. */
+  close(): Promise<void> {
+    this.closed = true;
+    return this.idle();
+  }
+
+  /** Resolves when nothing is queued. */
+  idle(): Promise<void> {
+    if (this.prepares.length === 0 && this.decisions.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private enqueue<M, R>(queue: Entry<M, R>[], message: M, settle: Settle<R>): void {
+    if (this.closed) {
+      settle({
+        ok: false,
+        error: new TwopcError('UNAVAILABLE', 'participant is shutting down', { hint: 'retry' }),
+      });
+      return;
+    }
+    if (queue.length >= this.config.queuedMessagesMax) {
+      const error = new TwopcError(
+        'RESOURCE_EXHAUSTED',
+        `participant queue is full (${this.config.queuedMessagesMax} messages)`,
+        {
+          hint: 'the shard is overloaded; retry with backoff',
+        },
+      );
+      settle({ ok: false, error });
+      return;
+    }
+    queue.push({ message, settle });
+    if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    }
+  }
+
+  /**
+   * Writes one batch of each kind. Decisions go first: a commit or abort releases locks that a
+   * prepare in the same flush may need, so it is better voted on after them.
+   */
+  private flush(): void {
+    this.flushScheduled = false;
+    const decisions = this.decisions.splice(0, this.config.batchMessagesMax);
+    const prepares = this.prepares.splice(0, this.config.batchMessagesMax);
+    if (decisions.length > 0) {
+      this.counters.decisionBatches++;
+      this.counters.decisions += decisions.length;
+      this.write(decisions, (ms) => this.store.decideBatch(ms), 'decideBatch');
+    }
+    if (prepares.length > 0) {
+      this.counters.prepareBatches++;
+      this.counters.prepares += prepares.length;
+      this.write(prepares, (ms) => this.store.prepareBatch(ms), 'prepareBatch');
+    }
+    this.counters.batchMessagesPeak = Math.max(
+      this.counters.batchMessagesPeak,
+      decisions.length,
+      prepares.length,
+    );
+    if (this.prepares.length > 0 || this.decisions.length > 0) {
+      this.flushScheduled = true;
+      setImmediate(() => this.flush());
+    } else {
+      for (const wake of this.idleWaiters.splice(0)) wake();
+    }
+  }
+
+  /**
+   * One store call for the batch. If it throws (an I/O error, a bug), its SQLite transaction rolled
+   * back as a whole, so each message is retried alone: one poisonous message fails only itself.
+   */
+  private write<M extends { txnId: string }, R extends { txnId: string }>(
+    batch: readonly Entry<M, R>[],
+    call: (messages: readonly M[]) => R[],
+    what: string,
+  ): void {
+    const results = this.attempt(batch, call, what);
+    if (results.ok) {
+      batch.forEach((entry, i) => this.deliver(entry, { ok: true, value: results.value[i] as R }));
+      return;
+    }
+    if (batch.length === 1) {
+      this.deliver(batch[0] as Entry<M, R>, results);
+      return;
+    }
+    this.logger.warn(`${what} failed for a batch; retrying its messages one by one`, {
+      messages: batch.length,
+      error: results.error instanceof Error ? results.error.message : String(results.error),
+    });
+    for (const entry of batch) this.write([entry], call, what);
+  }
+
+  /** A throwing settle callback is a bug in its caller; it must not stop the rest of the batch. */
+  private deliver<M, R>(entry: Entry<M, R>, result: Settled<R>): void {
+    try {
+      entry.settle(result);
+    } catch (err) {
+      this.logger.error('batch result callback threw', { error: err, stack: (err as Error)?.stack });
+    }
+  }
+
+  private attempt<M extends { txnId: string }, R extends { txnId: string }>(
+    batch: readonly Entry<M, R>[],
+    call: (messages: readonly M[]) => R[],
+    what: string,
+  ): Settled<R[]> {
+    try {
+      const results = call(batch.map((e) => e.message));
+      assert(
+        results.length === batch.length,
+        `${what} returned ${results.length} results for ${batch.length} messages`,
+      );
+      batch.forEach((e, i) =>
+        assert(
+          results[i]?.txnId === e.message.txnId,
+          `${what} result ${i} is for ${results[i]?.txnId}, not ${e.message.txnId}`,
+        ),
+      );
+      return { ok: true, value: results };
+    } catch (error) {
+      return { ok: false, error };
+    }
+  }
+}
