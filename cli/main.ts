@@ -1,5 +1,72 @@
-/** Placeholder until the CLI lands: prints usage. */
+/**
+ * `npx twopc <command>`: dispatch. Each command is its own file exporting `summary`, `usage` and
+ * `run(argv)` (the arguments after the command name), and resolves with the process's exit code.
+ * Errors are printed by `cli/exit.ts`: one line, exit 2 for usage mistakes, 1 for failures.
+ */
+import * as coordinator from './coordinator.ts';
+import * as dev from './dev.ts';
+import * as failpoints from './failpoints.ts';
+import * as participant from './participant.ts';
+import { EXIT_OK, EXIT_USAGE, reportError } from './exit.ts';
+import { wantsHelp } from './args.ts';
+import { invalidArgument } from '../common/errors.ts';
+
+export interface Command {
+  readonly summary: string;
+  readonly usage: string;
+  run(argv: readonly string[]): Promise<number>;
+}
+
+export const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
+  dev,
+  coordinator,
+  participant,
+  failpoints,
+});
+
+export function topUsage(): string {
+  const names = Object.keys(COMMANDS);
+  const width = Math.max(...names.map((n) => n.length)) + 2;
+  return [
+    'Usage: npx twopc <command> [flags]',
+    '',
+    'twopc is a two-phase-commit transaction coordinator for SQLite shards.',
+    '',
+    'Commands:',
+    ...names.map((n) => `  ${n.padEnd(width)}${COMMANDS[n]?.summary ?? ''}`),
+    `  ${'help'.padEnd(width)}show this help, or a command's: npx twopc help <command>`,
+    '',
+    "Run 'npx twopc <command> --help' for a command's flags.",
+    '',
+  ].join('\n');
+}
+
+function lookup(name: string): Command {
+  const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+  if (command === undefined)
+    throw invalidArgument(`unknown command "${name}" (run 'npx twopc help' for the list)`);
+  return command;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
-  process.stdout.write(`twopc: no commands yet (${argv.join(' ')})\n`);
-  return 0;
+  try {
+    const [name, ...rest] = argv;
+    if (name === undefined) {
+      process.stderr.write(topUsage());
+      return EXIT_USAGE;
+    }
+    if (name === 'help' || name === '--help' || name === '-h') {
+      const topic = rest[0];
+      process.stdout.write(topic === undefined ? topUsage() : lookup(topic).usage);
+      return EXIT_OK;
+    }
+    const command = lookup(name);
+    if (wantsHelp(rest)) {
+      process.stdout.write(command.usage);
+      return EXIT_OK;
+    }
+    return await command.run(rest);
+  } catch (err) {
+    return reportError(err);
+  }
 }
