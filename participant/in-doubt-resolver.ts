@@ -4,21 +4,31 @@
  * A prepared transaction normally hears its decision within milliseconds. One that stays PREPARED
  * past `inDoubtAfterMs` (a crash, a lost message, a participant restored or restarted) is looked
  * up: first at the coordinator, which knows (COMMIT is logged; no record means abort); while the
- * coordinator is unreachable, at the peers named in the prepare (cooperative termination):
- *   - a peer that COMMITTED proves the decision was COMMIT;
+ * coordinator is unreachable, at the peers named in the prepare (cooperative termination), all
+ * asked at once:
+ *   - a peer that COMMITTED proves the decision was COMMIT (and wins over any other answer);
  *   - a peer that ABORTED (voted NO, or was told abort) proves it was not COMMIT;
  *   - a peer that never saw the transaction is asked to abort it, which leaves a tombstone there: it
  *     can then never vote YES, so the coordinator can never decide COMMIT, and abort is safe;
  *   - a peer that is itself PREPARED knows nothing.
- * Locks stay held the whole time: nothing is released until a decision is known.
+ * A coordinator that answers "still deciding" is believed: the peers cannot know more than it does.
+ * Locks stay held the whole time: nothing is released until a decision is known. A transaction
+ * nobody could answer for is asked about again after a capped, jittered, growing backoff.
+ *
+ * The decision is applied through `store.decide`, which in the participant server is the Batcher's
+ * (the same group-commit path, and failpoints, as a decision from the coordinator). Applying a
+ * decision twice is harmless: decisions are idempotent at the shard.
+ *
+ * No transport here: DecisionSource is implemented over gRPC in decision-source.ts and by fakes in
+ * tests and the simulator.
  */
+import { backoffDelayMs, type BackoffPolicy } from '../common/backoff.ts';
 import type { Clock } from '../common/clock.ts';
 import { systemClock } from '../common/clock.ts';
-import { backoffDelayMs, type BackoffPolicy } from '../common/backoff.ts';
-import type { DecisionMessage, InDoubtTxn, LocalState, Peer } from '../common/protocol.ts';
+import { describeError, invalidArgument } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
 import { silentLogger } from '../common/log.ts';
-import { describeError } from '../common/errors.ts';
+import type { Ack, DecisionMessage, InDoubtTxn, LocalState, Peer } from '../common/protocol.ts';
 
 /** What the coordinator says about a transaction. */
 export type CoordinatorAnswer =
@@ -27,32 +37,51 @@ export type CoordinatorAnswer =
   /** Still deciding (the transaction is live at the coordinator): ask again later. */
   | { readonly kind: 'PENDING' };
 
-/** How a participant learns outcomes. Every method rejects when its target cannot be reached. */
-export interface DecisionSource {
-  /** Undefined when this participant has no coordinator address configured. */
-  askCoordinator?(txnId: string): Promise<CoordinatorAnswer>;
-  /**
-   * A peer's state for the transaction. With `abortIfUnknown`, a peer that never saw it writes a
-   * tombstone first and answers ABORTED.
-   */
-  askPeer(peer: Peer, txnId: string): Promise<{ readonly state: LocalState; readonly decisionSeq: bigint }>;
+/** A peer's state for the transaction, and its decision sequence number if it committed. */
+export interface PeerAnswer {
+  readonly state: LocalState;
+  readonly decisionSeq: bigint;
 }
 
-/** The parts of the shard store the resolver needs. */
+/**
+ * How a participant learns outcomes. Every method rejects when its target cannot be reached or
+ * cannot say; a rejection is never read as an answer.
+ */
+export interface DecisionSource {
+  /** Absent when this participant has no coordinator address configured. */
+  askCoordinator?(txnId: string): Promise<CoordinatorAnswer>;
+  /**
+   * A peer's state for the transaction. A peer that never saw it must write a tombstone first
+   * (atomically with the lookup) and answer ABORTED: that is what makes an abort safe.
+   */
+  askPeer(peer: Peer, txnId: string): Promise<PeerAnswer>;
+}
+
+/** The parts of the participant the resolver needs: the shard store's list, the batcher's decide. */
 export interface ResolvableStore {
+  /** PREPARED transactions, oldest first. */
   listInDoubt(): InDoubtTxn[];
-  decide(message: DecisionMessage): Promise<unknown>;
+  /** Applies a decision durably; resolves with the shard's state afterwards. Idempotent. */
+  decide(message: DecisionMessage): Promise<Ack>;
 }
 
 export interface InDoubtResolverConfig {
-  /** A transaction prepared less than this long ago is presumed to be on its normal path. */
+  /**
+   * A transaction prepared less than this long ago is presumed to be on its normal path (default
+   * 2 s: far above a healthy decision's few ms, well below the 10 s transaction timeout).
+   */
   readonly inDoubtAfterMs: number;
-  /** How often the resolver scans for in-doubt transactions. */
+  /** How often the resolver scans for in-doubt transactions (default 500 ms). */
   readonly scanIntervalMs: number;
-  /** Backoff between rounds for a transaction nobody could answer for. */
+  /** Backoff between rounds for a transaction nobody could answer for (default 200 ms to 5 s). */
   readonly retryBackoff: BackoffPolicy;
-  /** Transactions looked up per scan; the rest wait for the next scan. */
+  /**
+   * Transactions looked up per scan (default 256); the rest wait for the next scan. Bounds the
+   * questions in flight at once (each asks the coordinator, then at most every peer).
+   */
   readonly txnsPerScanMax: number;
+  /** A transaction still unresolved after this many rounds is logged as a warning, and again every as many. */
+  readonly warnEveryAttempts: number;
 }
 
 export const IN_DOUBT_RESOLVER_DEFAULTS: InDoubtResolverConfig = Object.freeze({
@@ -60,21 +89,53 @@ export const IN_DOUBT_RESOLVER_DEFAULTS: InDoubtResolverConfig = Object.freeze({
   scanIntervalMs: 500,
   retryBackoff: Object.freeze({ baseMs: 200, maxMs: 5_000 }),
   txnsPerScanMax: 256,
+  warnEveryAttempts: 20,
 });
 
 export type Resolution = 'COMMIT' | 'ABORT' | 'UNKNOWN';
 
+type Found =
+  | { readonly kind: 'COMMIT'; readonly decisionSeq: bigint; readonly via: string }
+  | { readonly kind: 'ABORT'; readonly via: string }
+  | { readonly kind: 'UNKNOWN' };
+
+export interface InDoubtResolverStats {
+  readonly scans: number;
+  readonly committed: number;
+  readonly aborted: number;
+  /** Rounds that ended without an answer (or with a decision that could not be applied). */
+  readonly unresolvedRounds: number;
+}
+
+/** Validates and freezes a partial config over the defaults; a bad value is INVALID_ARGUMENT. */
+export function resolveInDoubtResolverConfig(
+  overrides: Partial<InDoubtResolverConfig> = {},
+): InDoubtResolverConfig {
+  const c = { ...IN_DOUBT_RESOLVER_DEFAULTS, ...overrides };
+  for (const field of ['inDoubtAfterMs', 'scanIntervalMs', 'txnsPerScanMax', 'warnEveryAttempts'] as const) {
+    const min = field === 'inDoubtAfterMs' ? 0 : 1;
+    if (!Number.isSafeInteger(c[field]) || c[field] < min)
+      throw invalidArgument(`in-doubt resolver config: ${field} must be an integer >= ${min}, got ${c[field]}`);
+  }
+  const b = c.retryBackoff;
+  if (!(b.baseMs > 0 && b.maxMs >= b.baseMs))
+    throw invalidArgument('in-doubt resolver config: retryBackoff needs 0 < baseMs <= maxMs');
+  return Object.freeze({ ...c, retryBackoff: Object.freeze({ ...b }) });
+}
+
 export class InDoubtResolver {
+  readonly config: InDoubtResolverConfig;
   private readonly store: ResolvableStore;
   private readonly source: DecisionSource;
-  private readonly config: InDoubtResolverConfig;
   private readonly clock: Clock;
   private readonly logger: Logger;
   private readonly random: () => number;
-  /** txnId -> attempts so far and when to try next. */
+  /** txnId -> rounds so far and when to try next; only for transactions still in doubt. */
   private readonly retries = new Map<string, { attempts: number; nextAtMs: number }>();
   private readonly stopController = new AbortController();
   private loop: Promise<void> | undefined;
+  private scanning: Promise<Map<string, Resolution>> | undefined;
+  private counters = { scans: 0, committed: 0, aborted: 0, unresolvedRounds: 0 };
 
   constructor(options: {
     store: ResolvableStore;
@@ -86,77 +147,120 @@ export class InDoubtResolver {
   }) {
     this.store = options.store;
     this.source = options.source;
-    this.config = Object.freeze({ ...IN_DOUBT_RESOLVER_DEFAULTS, ...options.config });
+    this.config = resolveInDoubtResolverConfig(options.config);
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? silentLogger;
     this.random = options.random ?? Math.random;
   }
 
+  /** Scans now, then every `scanIntervalMs`, until `stop()`. */
   start(): void {
-    if (this.loop) return;
+    if (this.loop || this.stopController.signal.aborted) return;
     this.loop = this.run();
   }
 
+  /** Stops the loop and waits for the scan in progress (its questions have deadlines). */
   async stop(): Promise<void> {
     this.stopController.abort(new Error('resolver stopped'));
     await this.loop;
   }
 
-  /** One pass over the in-doubt transactions that are due. Returns how each one ended. */
-  async scan(): Promise<Map<string, Resolution>> {
+  stats(): InDoubtResolverStats {
+    return { ...this.counters };
+  }
+
+  /** When a transaction is next due, if it has been asked about without an answer. */
+  nextAttemptAtMs(txnId: string): number | undefined {
+    return this.retries.get(txnId)?.nextAtMs;
+  }
+
+  /**
+   * One pass over the in-doubt transactions that are due. Returns how each one ended. Never
+   * rejects for a single transaction's trouble; concurrent calls share one pass.
+   */
+  scan(): Promise<Map<string, Resolution>> {
+    this.scanning ??= this.scanOnce().finally(() => (this.scanning = undefined));
+    return this.scanning;
+  }
+
+  /** Finds the outcome of one transaction and applies it locally if found. */
+  async resolve(txn: InDoubtTxn): Promise<Resolution> {
+    const found = await this.findDecision(txn);
+    if (found.kind === 'UNKNOWN') return 'UNKNOWN';
+    const commit = found.kind === 'COMMIT';
+    const ack = await this.store.decide({
+      txnId: txn.txnId,
+      commit,
+      decisionSeq: commit ? found.decisionSeq : 0n,
+      epoch: 0n,
+    });
+    const expected = commit ? 'COMMITTED' : 'ABORTED';
+    if (ack.state !== expected) {
+      // The shard holds the other outcome: atomicity is already broken somewhere. Loud, and left to
+      // an operator: applying anything more cannot repair it.
+      this.logger.error('in-doubt decision contradicts the shard', {
+        txnId: txn.txnId,
+        decision: found.kind,
+        via: found.via,
+        shardState: ack.state,
+      });
+      return 'UNKNOWN';
+    }
+    if (commit) this.counters.committed++;
+    else this.counters.aborted++;
+    this.logger.info('in-doubt transaction resolved', {
+      txnId: txn.txnId,
+      outcome: found.kind,
+      via: found.via,
+      inDoubtForMs: this.clock.nowMs() - txn.preparedAtMs,
+    });
+    return found.kind;
+  }
+
+  private async scanOnce(): Promise<Map<string, Resolution>> {
+    this.counters.scans++;
     const now = this.clock.nowMs();
-    const due = this.store
-      .listInDoubt()
+    const inDoubt = this.store.listInDoubt();
+    this.forgetSettled(inDoubt);
+    const due = inDoubt
       .filter((t) => now - t.preparedAtMs >= this.config.inDoubtAfterMs)
       .filter((t) => (this.retries.get(t.txnId)?.nextAtMs ?? 0) <= now)
       .slice(0, this.config.txnsPerScanMax);
     const results = new Map<string, Resolution>();
     await Promise.all(
       due.map(async (txn) => {
-        const resolution = await this.resolve(txn);
+        const resolution = await this.resolve(txn).catch((err: unknown) => {
+          this.logger.warn('applying an in-doubt decision failed; will retry', {
+            txnId: txn.txnId,
+            error: describeError(err),
+          });
+          return 'UNKNOWN' as const;
+        });
         results.set(txn.txnId, resolution);
-        if (resolution === 'UNKNOWN') this.scheduleRetry(txn.txnId, now);
+        if (resolution === 'UNKNOWN') this.scheduleRetry(txn, now);
         else this.retries.delete(txn.txnId);
       }),
     );
     return results;
   }
 
-  /** Finds the outcome of one transaction and applies it locally if found. */
-  async resolve(txn: InDoubtTxn): Promise<Resolution> {
-    const decision = await this.findDecision(txn);
-    if (decision.kind === 'UNKNOWN') return 'UNKNOWN';
-    const commit = decision.kind === 'COMMIT';
-    await this.store.decide({
-      txnId: txn.txnId,
-      commit,
-      decisionSeq: commit ? decision.decisionSeq : 0n,
-      epoch: 0n,
-    });
-    this.logger.info('in-doubt transaction resolved', {
-      txnId: txn.txnId,
-      outcome: decision.kind,
-      via: decision.via,
-    });
-    return decision.kind;
+  /** Drops retry state of transactions decided meanwhile (by the coordinator, or an operator). */
+  private forgetSettled(inDoubt: readonly InDoubtTxn[]): void {
+    if (this.retries.size === 0) return;
+    const live = new Set(inDoubt.map((t) => t.txnId));
+    for (const txnId of this.retries.keys()) if (!live.has(txnId)) this.retries.delete(txnId);
   }
 
-  private async findDecision(
-    txn: InDoubtTxn,
-  ): Promise<
-    | { kind: 'COMMIT'; decisionSeq: bigint; via: string }
-    | { kind: 'ABORT'; via: string }
-    | { kind: 'UNKNOWN' }
-  > {
+  private async findDecision(txn: InDoubtTxn): Promise<Found> {
     if (this.source.askCoordinator) {
       try {
         const answer = await this.source.askCoordinator(txn.txnId);
         if (answer.kind === 'COMMIT')
           return { kind: 'COMMIT', decisionSeq: answer.decisionSeq, via: 'coordinator' };
         if (answer.kind === 'ABORT') return { kind: 'ABORT', via: 'coordinator' };
-        return { kind: 'UNKNOWN' }; // the coordinator is alive and still deciding: peers cannot know more
+        return { kind: 'UNKNOWN' }; // alive and still deciding: peers cannot know more
       } catch (err) {
-        this.logger.debug('coordinator unreachable; asking peers', {
+        this.logger.debug('coordinator cannot answer; asking peers', {
           txnId: txn.txnId,
           error: describeError(err),
         });
@@ -165,36 +269,53 @@ export class InDoubtResolver {
     return this.askPeers(txn);
   }
 
-  private async askPeers(
-    txn: InDoubtTxn,
-  ): Promise<
-    | { kind: 'COMMIT'; decisionSeq: bigint; via: string }
-    | { kind: 'ABORT'; via: string }
-    | { kind: 'UNKNOWN' }
-  > {
-    for (const peer of txn.peers) {
-      let answer: { state: LocalState; decisionSeq: bigint };
-      try {
-        answer = await this.source.askPeer(peer, txn.txnId);
-      } catch (err) {
-        this.logger.debug('peer unreachable', {
-          txnId: txn.txnId,
-          peer: peer.shard,
-          error: describeError(err),
-        });
-        continue;
-      }
-      if (answer.state === 'COMMITTED')
-        return { kind: 'COMMIT', decisionSeq: answer.decisionSeq, via: `peer ${peer.shard}` };
-      if (answer.state === 'ABORTED') return { kind: 'ABORT', via: `peer ${peer.shard}` };
+  private async askPeers(txn: InDoubtTxn): Promise<Found> {
+    const answers = await Promise.all(
+      txn.peers.map((peer) =>
+        this.source.askPeer(peer, txn.txnId).then(
+          (answer) => ({ peer, answer }),
+          (err: unknown) => {
+            this.logger.debug('peer cannot answer', {
+              txnId: txn.txnId,
+              peer: peer.shard,
+              error: describeError(err),
+            });
+            return undefined;
+          },
+        ),
+      ),
+    );
+    const committed = answers.find((a) => a?.answer.state === 'COMMITTED');
+    const aborted = answers.find((a) => a?.answer.state === 'ABORTED');
+    if (committed && aborted) {
+      // COMMITTED anywhere proves the decision was COMMIT (it needs every YES); the ABORTED peer
+      // broke its promise (a heuristic abort, a restore that lost its state). Follow the decision.
+      this.logger.error('peers disagree on an in-doubt transaction: one of them broke atomicity', {
+        txnId: txn.txnId,
+        committedAt: committed.peer.shard,
+        abortedAt: aborted.peer.shard,
+      });
     }
+    if (committed)
+      return { kind: 'COMMIT', decisionSeq: committed.answer.decisionSeq, via: `peer ${committed.peer.shard}` };
+    if (aborted) return { kind: 'ABORT', via: `peer ${aborted.peer.shard}` };
     return { kind: 'UNKNOWN' };
   }
 
-  private scheduleRetry(txnId: string, now: number): void {
-    const attempts = (this.retries.get(txnId)?.attempts ?? 0) + 1;
-    const delay = backoffDelayMs(this.config.retryBackoff, attempts, this.random);
-    this.retries.set(txnId, { attempts, nextAtMs: now + delay });
+  private scheduleRetry(txn: InDoubtTxn, now: number): void {
+    this.counters.unresolvedRounds++;
+    const attempts = (this.retries.get(txn.txnId)?.attempts ?? 0) + 1;
+    const delayMs = backoffDelayMs(this.config.retryBackoff, attempts, this.random);
+    this.retries.set(txn.txnId, { attempts, nextAtMs: now + delayMs });
+    if (attempts % this.config.warnEveryAttempts === 0) {
+      this.logger.warn('transaction still in doubt; its locks stay held', {
+        txnId: txn.txnId,
+        attempts,
+        inDoubtForMs: now - txn.preparedAtMs,
+        peers: txn.peers.map((p) => p.shard),
+        hint: 'check that the coordinator (--coordinator) or a peer is reachable',
+      });
+    }
   }
 
   private async run(): Promise<void> {
