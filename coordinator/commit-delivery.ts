@@ -38,32 +38,36 @@ export class CommitDelivery {
   }
 
   /**
-   * Starts delivering in the background. False when not started: already being delivered, or over
-   * `pendingDecisionsMax` (the next re-drive picks it up from the log).
+   * Starts delivering in the background. Undefined when not started: already being delivered, or
+   * over `pendingDecisionsMax` (the next re-drive picks it up from the log). Otherwise a promise that
+   * resolves true once every participant acknowledged COMMITTED (false if delivery stopped first);
+   * it never rejects.
    */
-  drive(txnId: string, shards: readonly string[], decisionSeq: bigint): boolean {
+  drive(txnId: string, shards: readonly string[], decisionSeq: bigint): Promise<boolean> | undefined {
     const { config, logger, log, sender, clock } = this.deps;
-    if (this.delivering.has(txnId)) return false;
+    if (this.delivering.has(txnId)) return undefined;
     if (this.delivering.size >= config.pendingDecisionsMax) {
       logger.debug('commit delivery deferred to the re-drive: too many in flight', { txnId });
-      return false;
+      return undefined;
     }
     this.delivering.add(txnId);
-    void (async () => {
+    return (async () => {
       const acks = await sender.deliver({ txnId, commit: true, decisionSeq, epoch: log.epoch }, shards);
-      if (shards.every((s) => acks.get(s)?.state === 'COMMITTED')) {
+      const acknowledged = shards.every((s) => acks.get(s)?.state === 'COMMITTED');
+      if (acknowledged) {
         await log.logEnd(txnId, clock.nowMs());
         this.deps.onEnded(txnId);
       }
+      return acknowledged;
     })()
-      .catch((err: unknown) =>
+      .catch((err: unknown) => {
         logger.warn('commit delivery interrupted; the re-drive will resume it', {
           txnId,
           error: describeError(err),
-        }),
-      )
+        });
+        return false;
+      })
       .finally(() => this.delivering.delete(txnId));
-    return true;
   }
 
   /** One pass over every COMMIT without END not being delivered now. Resolves with how many it started. */
@@ -81,7 +85,7 @@ export class CommitDelivery {
       for (const record of batch) {
         afterSeq = record.decisionSeq;
         if (this.delivering.has(record.txnId)) continue;
-        if (!this.drive(record.txnId, record.shards, record.decisionSeq)) {
+        if (this.drive(record.txnId, record.shards, record.decisionSeq) === undefined) {
           logger.debug('re-drive round stopped: delivery capacity is full', { started });
           return started;
         }

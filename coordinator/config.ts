@@ -13,6 +13,11 @@ export interface CoordinatorConfig {
   readonly txnTimeoutMsMax: number;
   /** How long the coordinator waits for votes (also bounded by the transaction's deadline). */
   readonly prepareTimeoutMs: number;
+  /**
+   * How long a COMMITTED answer waits for every participant to apply the commit, so the client can
+   * read its own writes on every shard; 0 answers as soon as the decision is durable.
+   */
+  readonly commitVisibilityWaitMs: number;
   /** Deadline of every other call to a participant (decide, read, txnState). */
   readonly rpcTimeoutMs: number;
   /** Deadline of a Query, which may scan. */
@@ -63,6 +68,11 @@ export const txnTimeoutMsDefault = 10_000;
 export const txnTimeoutMsMax = 3_600_000;
 /** 5 s: a prepare is one local SQLite transaction and one fsync; five seconds means the shard is sick. */
 export const prepareTimeoutMs = 5_000;
+/**
+ * 2 s: a healthy shard applies a commit in about a millisecond; waiting this long covers a hiccup,
+ * while a shard that is down does not hold the answer to a decided transaction for long.
+ */
+export const commitVisibilityWaitMs = 2_000;
 /** 2 s: decide/read/txnState are small; failing fast lets backoff and re-sends do the waiting. */
 export const rpcTimeoutMs = 2_000;
 /** 10 s: a query may scan a table. */
@@ -110,6 +120,7 @@ export const COORDINATOR_DEFAULTS: CoordinatorConfig = Object.freeze({
   txnTimeoutMsDefault,
   txnTimeoutMsMax,
   prepareTimeoutMs,
+  commitVisibilityWaitMs,
   rpcTimeoutMs,
   queryTimeoutMs,
   decisionRetryBackoff,
@@ -137,10 +148,15 @@ type NumericField = {
   [K in keyof CoordinatorConfig]: CoordinatorConfig[K] extends number ? K : never;
 }[keyof CoordinatorConfig];
 
+/** Settings where 0 means "off" rather than a bad value. */
+const ZERO_ALLOWED: ReadonlySet<keyof CoordinatorConfig> = new Set(['commitVisibilityWaitMs']);
+
 function checkPositiveInt(config: CoordinatorConfig, field: NumericField): void {
   const value = config[field];
-  if (!Number.isSafeInteger(value) || value <= 0) {
-    throw invalidArgument(`coordinator config: ${field} must be a positive integer, got ${String(value)}`);
+  const min = ZERO_ALLOWED.has(field) ? 0 : 1;
+  if (!Number.isSafeInteger(value) || value < min) {
+    const what = min === 0 ? 'a non-negative integer' : 'a positive integer';
+    throw invalidArgument(`coordinator config: ${field} must be ${what}, got ${String(value)}`);
   }
 }
 

@@ -18,7 +18,7 @@ import { TwopcError, describeError, invalidArgument } from '../common/errors.ts'
 import { failpoint } from '../common/failpoints.ts';
 import { backoffDelayMs } from '../common/backoff.ts';
 import type { ProtocolContext } from './protocol-context.ts';
-import { pause } from './participant-call.ts';
+import { pause, settlesWithin } from './participant-call.ts';
 import type { Transaction } from './transaction.ts';
 
 /** Forces the COMMIT record of a transaction in COMMIT_DECIDED, then starts phase two. */
@@ -61,11 +61,20 @@ function writeCommit(ctx: ProtocolContext, txn: Transaction): Promise<bigint> {
   return write;
 }
 
-function commitLogged(ctx: ProtocolContext, txn: Transaction, decisionSeq: bigint): TxnOutcome {
+/**
+ * The decision is durable: start phase two, and answer once every participant has applied the commit
+ * (so a client that hears COMMITTED reads its own writes on every shard), or after
+ * `commitVisibilityWaitMs` at the latest — the outcome is settled either way, only its visibility on
+ * a slow shard lags.
+ */
+async function commitLogged(ctx: ProtocolContext, txn: Transaction, decisionSeq: bigint): Promise<TxnOutcome> {
   const outcome = txn.commitLogged(decisionSeq, ctx.clock.nowMs());
-  // The decision is durable; nobody has been told. A crash here is recovered by the re-drive.
+  // Nobody has been told yet. A crash here is recovered by the re-drive.
   failpoint('coordinator.after-decision-logged');
-  ctx.delivery.drive(txn.id, txn.shards, decisionSeq);
+  const delivered = ctx.delivery.drive(txn.id, txn.shards, decisionSeq);
+  if (delivered !== undefined && ctx.config.commitVisibilityWaitMs > 0) {
+    await settlesWithin(ctx.clock, delivered, ctx.config.commitVisibilityWaitMs, ctx.stopSignal);
+  }
   return outcome;
 }
 
@@ -99,7 +108,7 @@ async function retryCommitWrite(ctx: ProtocolContext, txn: Transaction): Promise
       continue;
     }
     try {
-      commitLogged(ctx, txn, decisionSeq);
+      await commitLogged(ctx, txn, decisionSeq);
     } catch (err) {
       ctx.logger.error('after logging a COMMIT', { txnId: txn.id, error: describeError(err) });
     }
