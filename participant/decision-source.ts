@@ -26,11 +26,12 @@ import type { Peer } from '../common/protocol.ts';
 import type { CoordinatorAnswer, DecisionSource, PeerAnswer } from './in-doubt-resolver.ts';
 
 /**
- * 2 s: deadline of one question to the coordinator or a peer. GetTransaction on a transaction the
- * coordinator no longer holds waits up to its outcomeProbeWaitMs (2 s) for the shards' acks; a
- * slower answer just means the next round asks again.
+ * 3 s: deadline of one question to the coordinator or a peer. Above the coordinator's
+ * outcomeProbeWaitMs (2 s), which GetTransaction may spend settling a transaction it no longer
+ * holds (Abort to every shard, waiting for their acks), so that answer arrives instead of a
+ * timeout; a slower answer just means the peers are asked, and the next round asks again.
  */
-export const decisionQueryTimeoutMs = 2_000;
+export const decisionQueryTimeoutMs = 3_000;
 
 /**
  * 100 ms doubling to 2 s: gRPC's reconnect backoff for these channels (gRPC's own default grows to

@@ -115,7 +115,9 @@ export function resolveInDoubtResolverConfig(
   for (const field of ['inDoubtAfterMs', 'scanIntervalMs', 'txnsPerScanMax', 'warnEveryAttempts'] as const) {
     const min = field === 'inDoubtAfterMs' ? 0 : 1;
     if (!Number.isSafeInteger(c[field]) || c[field] < min)
-      throw invalidArgument(`in-doubt resolver config: ${field} must be an integer >= ${min}, got ${c[field]}`);
+      throw invalidArgument(
+        `in-doubt resolver config: ${field} must be an integer >= ${min}, got ${c[field]}`,
+      );
   }
   const b = c.retryBackoff;
   if (!(b.baseMs > 0 && b.maxMs >= b.baseMs))
@@ -297,7 +299,11 @@ export class InDoubtResolver {
       });
     }
     if (committed)
-      return { kind: 'COMMIT', decisionSeq: committed.answer.decisionSeq, via: `peer ${committed.peer.shard}` };
+      return {
+        kind: 'COMMIT',
+        decisionSeq: committed.answer.decisionSeq,
+        via: `peer ${committed.peer.shard}`,
+      };
     if (aborted) return { kind: 'ABORT', via: `peer ${aborted.peer.shard}` };
     return { kind: 'UNKNOWN' };
   }

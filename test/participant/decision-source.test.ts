@@ -64,20 +64,29 @@ afterAll(async () => {
 describe('asking the coordinator (GetTransaction)', () => {
   it('a logged commit is COMMIT with its decision seq', async () => {
     const outcome = await coordinator.coordinator.execute({
-      ops: ['s1', 's2'].map((shard) => ({ shard, table: 'kv', kind: 'UPSERT', key: { k: 'a' }, values: { v: 1n } })),
+      ops: ['s1', 's2'].map((shard) => ({
+        shard,
+        table: 'kv',
+        kind: 'UPSERT',
+        key: { k: 'a' },
+        values: { v: 1n },
+      })),
       timeoutMs: 0,
       idempotencyKey: '',
     });
     expect(outcome).toMatchObject({ outcome: 'COMMITTED' });
     expect(outcome.decisionSeq).toBeGreaterThan(0n);
-    expect(await source.askCoordinator!(outcome.txnId)).toEqual({ kind: 'COMMIT', decisionSeq: outcome.decisionSeq });
+    expect(await source.askCoordinator!(outcome.txnId)).toEqual({
+      kind: 'COMMIT',
+      decisionSeq: outcome.decisionSeq,
+    });
   });
 
   it('an id the coordinator never decided is settled there by presumed abort: ABORT', async () => {
     expect(await source.askCoordinator!(wellFormedId('ab'))).toEqual({ kind: 'ABORT' });
   });
 
-  it('NOT_FOUND (an id not shaped like the coordinator\'s) is not an answer: it rejects', async () => {
+  it("NOT_FOUND (an id not shaped like the coordinator's) is not an answer: it rejects", async () => {
     const err = await rejection(source.askCoordinator!('not-a-coordinator-id'));
     expect(err.code).toBe('NOT_FOUND');
   });

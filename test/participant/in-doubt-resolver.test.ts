@@ -186,9 +186,9 @@ describe('cooperative termination while the coordinator is unreachable', () => {
   it('a peer that ABORTED (it voted NO) proves the transaction never committed', async () => {
     prepare('t1', ['shard-a', 'shard-c']);
     // shard-b votes NO: the transaction wants more than account 100 holds there.
-    const [vote] = stores.get('shard-b')!.prepareBatch([
-      prepareMsg(clock, 't1', [op('ADD', 'accounts', { id: 100n }, { balance: -1_000n })]),
-    ]);
+    const [vote] = stores
+      .get('shard-b')!
+      .prepareBatch([prepareMsg(clock, 't1', [op('ADD', 'accounts', { id: 100n }, { balance: -1_000n })])]);
     expect(noOf(vote!).reasonCode).toBe('CONSTRAINT');
     clock.now += IN_DOUBT_AFTER_MS;
     expect((await newResolver().scan()).get('t1')).toBe('ABORT');
@@ -203,7 +203,9 @@ describe('cooperative termination while the coordinator is unreachable', () => {
     expect((await newResolver().scan()).get('t1')).toBe('ABORT');
     expect(stateOf('shard-a', 't1').state).toBe('ABORTED');
     const c = stores.get('shard-c')!;
-    expect(internalRows(c.path, '_twopc_txns')).toMatchObject([{ txn_id: 't1', state: 'ABORTED', tombstone: 1n }]);
+    expect(internalRows(c.path, '_twopc_txns')).toMatchObject([
+      { txn_id: 't1', state: 'ABORTED', tombstone: 1n },
+    ]);
     const [late] = c.prepareBatch([prepareMsg(clock, 't1', deposit())]);
     expect(late?.vote).toBe('NO');
     expect(c.read('accounts', { id: 100n }).row.balance).toBe(50n);
@@ -243,7 +245,9 @@ describe('cooperative termination while the coordinator is unreachable', () => {
     expect(pendingOf('t1')).toBe(2);
     expect(balance()).toBe(50n);
     // The locks still bite: a conflicting transaction is refused.
-    const [conflicting] = a.prepareBatch([prepareMsg(clock, 't2', [op('ADD', 'accounts', { id: 100n }, { balance: 1n })])]);
+    const [conflicting] = a.prepareBatch([
+      prepareMsg(clock, 't2', [op('ADD', 'accounts', { id: 100n }, { balance: 1n })]),
+    ]);
     expect(noOf(conflicting!).reasonCode).toBe('CONFLICT');
     expect(stateOf('shard-b', 't1').state).toBe('PREPARED'); // nobody tombstoned a peer that voted YES
     expect(resolver.stats()).toMatchObject({ committed: 0, aborted: 0, unresolvedRounds: 6 });
@@ -307,7 +311,9 @@ describe('bookkeeping', () => {
 
   it('refuses a config that could never work', () => {
     expect(() => resolveInDoubtResolverConfig({ scanIntervalMs: 0 })).toThrow(/scanIntervalMs/);
-    expect(() => resolveInDoubtResolverConfig({ retryBackoff: { baseMs: 10, maxMs: 5 } })).toThrow(/retryBackoff/);
+    expect(() => resolveInDoubtResolverConfig({ retryBackoff: { baseMs: 10, maxMs: 5 } })).toThrow(
+      /retryBackoff/,
+    );
     expect(() => resolveInDoubtResolverConfig({ inDoubtAfterMs: -1 })).toThrow(/inDoubtAfterMs/);
     expect(Object.isFrozen(resolveInDoubtResolverConfig())).toBe(true);
   });
