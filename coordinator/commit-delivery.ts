@@ -51,23 +51,24 @@ export class CommitDelivery {
       return undefined;
     }
     this.delivering.add(txnId);
-    return (async () => {
-      const acks = await sender.deliver({ txnId, commit: true, decisionSeq, epoch: log.epoch }, shards);
-      const acknowledged = shards.every((s) => acks.get(s)?.state === 'COMMITTED');
-      if (acknowledged) {
+    const acknowledged = sender
+      .deliver({ txnId, commit: true, decisionSeq, epoch: log.epoch }, shards)
+      .then((acks) => shards.every((s) => acks.get(s)?.state === 'COMMITTED'));
+    // END is lazy and off the answer's path: callers wait for the acks, not for this write.
+    void acknowledged
+      .then(async (all) => {
+        if (!all) return;
         await log.logEnd(txnId, clock.nowMs());
         this.deps.onEnded(txnId);
-      }
-      return acknowledged;
-    })()
-      .catch((err: unknown) => {
+      })
+      .catch((err: unknown) =>
         logger.warn('commit delivery interrupted; the re-drive will resume it', {
           txnId,
           error: describeError(err),
-        });
-        return false;
-      })
+        }),
+      )
       .finally(() => this.delivering.delete(txnId));
+    return acknowledged.catch(() => false);
   }
 
   /** One pass over every COMMIT without END not being delivered now. Resolves with how many it started. */
