@@ -32,6 +32,8 @@ export interface SupervisedProcessOptions {
   readonly args: readonly string[];
   readonly logFile: string;
   readonly env?: NodeJS.ProcessEnv;
+  /** Node flags before `cli/bin.mjs`, e.g. ['--cpu-prof'] (some are refused in NODE_OPTIONS). */
+  readonly execArgv?: readonly string[];
 }
 
 export class SupervisedProcess {
@@ -54,7 +56,7 @@ export class SupervisedProcess {
     this.name = options.name;
     this.logFile = options.logFile;
     this.log = createWriteStream(options.logFile, { flags: 'a' });
-    this.child = spawn(process.execPath, [CLI_BIN, ...options.args], {
+    this.child = spawn(process.execPath, [...(options.execArgv ?? []), CLI_BIN, ...options.args], {
       env: options.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       detached: true,

@@ -1,0 +1,282 @@
+/**
+ * One bench invocation: start every system once, then run round after round; in each round every
+ * (scenario, clients) cell runs one slice per system, the systems' order rotating from cell to cell,
+ * so drift on a shared machine (other jobs, thermal, page cache) hits every system alike. Rows merge
+ * their slices. Everything started is stopped and removed at the end, also after an error or Ctrl-C
+ * (the first one stops the run cleanly; a second one kills what is left by pid and exits).
+ */
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { runSlice } from './closed-loop.ts';
+import { PostgresSystem } from './postgres-system.ts';
+import { findPostgres } from './postgres-server.ts';
+import { MachineCpuProbe, SingleProcessProbe, readRssKb, type WindowStats } from './process-stats.ts';
+import { machineInfo, type BenchReport, type BenchSettings, type SystemRecord } from './report.ts';
+import {
+  RESULTS_FORMAT_VERSION,
+  RowAccumulator,
+  placeholderRows,
+  withRatios,
+  type SliceRecord,
+} from './results.ts';
+import { SqliteSystem } from './sqlite-system.ts';
+import { SYSTEMS, type SystemName, type SystemUnderTest } from './system.ts';
+import { judgeTargets, type MemoryRecord } from './targets.ts';
+import { TwopcSystem } from './twopc-system.ts';
+import { SCENARIOS, SCENARIO_TITLES, type Scenario } from './workload.ts';
+
+/** Pause between slices: the previous system's tail (twopc's commit phase, PostgreSQL's WAL writer) ends. */
+const sliceGapMs = 200;
+/** Exit code after Ctrl-C (128 + SIGINT), as shells expect. */
+export const EXIT_INTERRUPTED = 130;
+
+export interface BenchOptions extends BenchSettings {
+  readonly jsonPath: string;
+  /** Parent of the run's temporary directory (its filesystem decides what an fsync costs). */
+  readonly dir: string;
+  readonly pgBin?: string;
+  readonly cpuProfDir?: string;
+  readonly keep: boolean;
+  /** The command line, for the record. */
+  readonly command: string;
+}
+
+export interface BenchIo {
+  /** Progress lines (stderr). */
+  progress(line: string): void;
+}
+
+/** Which systems run on this scenario (SQLite's one file is the bound for the 2-shard transfer only). */
+function runsScenario(system: SystemName, scenario: Scenario): boolean {
+  return system !== 'sqlite' || scenario === '2shard';
+}
+
+async function startSystems(
+  options: BenchOptions,
+  runDir: string,
+  io: BenchIo,
+  started: SystemUnderTest[],
+  records: SystemRecord[],
+): Promise<void> {
+  const clientsMax = Math.max(...options.clients);
+  for (const name of options.systems) {
+    io.progress(`starting ${name}…`);
+    if (name === 'twopc') {
+      started.push(
+        await TwopcSystem.start({
+          dir: path.join(runDir, 'twopc'),
+          clientsMax,
+          ...(options.cpuProfDir === undefined ? {} : { cpuProfDir: options.cpuProfDir }),
+        }),
+      );
+    } else if (name === 'postgres') {
+      const setup = findPostgres(options.pgBin);
+      if ('missing' in setup) {
+        io.progress(`postgres: skipped, ${setup.missing}`);
+        records.push({ name, status: 'skipped', note: setup.missing });
+        continue;
+      }
+      started.push(await PostgresSystem.start({ ...setup, dir: path.join(runDir, 'postgres'), clientsMax }));
+    } else {
+      started.push(SqliteSystem.start({ dir: path.join(runDir, 'sqlite'), clientsMax }));
+    }
+    const system = started[started.length - 1]!;
+    records.push({ name, status: 'ran', description: system.description });
+    io.progress(
+      `${name}: ${Object.entries(system.description)
+        .map(([k, v]) => `${k} ${v}`)
+        .join('; ')}`,
+    );
+  }
+}
+
+/** Rotates `items` left by `by`. */
+function rotate<T>(items: readonly T[], by: number): T[] {
+  const k = items.length === 0 ? 0 : by % items.length;
+  return [...items.slice(k), ...items.slice(0, k)];
+}
+
+export async function runBench(options: BenchOptions, io: BenchIo): Promise<BenchReport> {
+  const startedAt = new Date();
+  const loadAvgStart = os.loadavg();
+  mkdirSync(options.dir, { recursive: true });
+  const runDir = mkdtempSync(path.join(options.dir, 'twopc-bench-'));
+  // As root, PostgreSQL runs as another user who must be able to reach its own sub-directory.
+  if (process.getuid?.() === 0) chmodSync(runDir, 0o711);
+  const started: SystemUnderTest[] = [];
+  const records: SystemRecord[] = [];
+  const abort = new AbortController();
+  let signals = 0;
+  const killLeftovers = () => {
+    for (const s of started) for (const pid of s.livePids()) killQuietly(pid);
+  };
+  const onSignal = () => {
+    signals++;
+    if (signals === 1) {
+      io.progress('interrupted: stopping the run and cleaning up (Ctrl-C again to kill at once)');
+      abort.abort();
+      return;
+    }
+    killLeftovers();
+    if (!options.keep) rmSync(runDir, { recursive: true, force: true });
+    process.exit(EXIT_INTERRUPTED);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('exit', killLeftovers);
+  io.progress(`data in ${runDir}`);
+  try {
+    await startSystems(options, runDir, io, started, records);
+    const measured = await runRounds(options, started, io, abort.signal);
+    const rows = withRatios([
+      ...measured.rows,
+      ...(options.systems.includes('twopc') ? placeholderRows() : []),
+    ]);
+    const finishedAt = new Date();
+    const runSec = (finishedAt.getTime() - startedAt.getTime()) / 1000;
+    return {
+      formatVersion: RESULTS_FORMAT_VERSION,
+      command: options.command,
+      startedAt: startedAt.toISOString(),
+      finishedAt: finishedAt.toISOString(),
+      interrupted: abort.signal.aborted,
+      machine: machineInfo(options.dir, loadAvgStart),
+      settings: {
+        quick: options.quick,
+        durationMs: options.durationMs,
+        warmupMs: options.warmupMs,
+        rounds: options.rounds,
+        clients: options.clients,
+        systems: options.systems,
+        scenarios: options.scenarios,
+      },
+      systems: records,
+      rows,
+      slices: measured.slices,
+      memory: measured.memory,
+      targets: judgeTargets(rows, measured.memory, runSec),
+    };
+  } finally {
+    for (const s of [...started].reverse()) await s.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('exit', killLeftovers);
+    if (options.keep) io.progress(`kept ${runDir}`);
+    else rmSync(runDir, { recursive: true, force: true });
+  }
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
+
+interface Measured {
+  readonly rows: ReturnType<RowAccumulator['row']>[];
+  readonly slices: SliceRecord[];
+  readonly memory: MemoryRecord[];
+}
+
+async function runRounds(
+  options: BenchOptions,
+  systems: readonly SystemUnderTest[],
+  io: BenchIo,
+  signal: AbortSignal,
+): Promise<Measured> {
+  const rows = new Map<string, RowAccumulator>();
+  const slices: SliceRecord[] = [];
+  const memoryIdle = new Map(
+    systems.flatMap((s) => (s.name === 'twopc' ? s.memory() : [])).map((m) => [m.pid, m]),
+  );
+  const memoryWarm = new Map<number, number>();
+  const benchProbeName = 'bench';
+  const sliceMs = options.durationMs / options.rounds;
+  let cell = 0;
+  for (let round = 0; round < options.rounds && !signal.aborted; round++) {
+    for (const scenario of options.scenarios) {
+      for (const clients of options.clients) {
+        for (const system of rotate(systems, round + cell)) {
+          if (signal.aborted || !runsScenario(system.name, scenario)) continue;
+          const probes = [...system.probes(), new SingleProcessProbe(benchProbeName, process.pid)];
+          const machineProbe = new MachineCpuProbe();
+          let windows: WindowStats[] = [];
+          let machine = { cpuSec: Number.NaN, windowSec: 0 };
+          const slice = await runSlice(system.clients(scenario, clients), {
+            warmupMs: options.warmupMs,
+            measureMs: sliceMs,
+            onWindowStart: () => {
+              machineProbe.begin();
+              probes.forEach((p) => p.begin());
+            },
+            onWindowEnd: () => {
+              windows = probes.map((p) => p.end());
+              machine = machineProbe.end();
+            },
+            onSample: () => probes.forEach((p) => p.sample()),
+            signal,
+          });
+          system.checkAlive();
+          // A slice cut short by Ctrl-C measured a fragment: drop it rather than skew the row.
+          if (signal.aborted) break;
+          const key = `${system.name}/${scenario}/${clients}`;
+          let row = rows.get(key);
+          if (row === undefined) {
+            row = new RowAccumulator(system.name, scenario, clients, system.method(scenario));
+            rows.set(key, row);
+          }
+          row.add(slice, windows, machine);
+          const record: SliceRecord = {
+            round: round + 1,
+            system: system.name,
+            scenario,
+            clients,
+            txnPerSec: slice.measuredMs > 0 ? (1000 * slice.committed) / slice.measuredMs : 0,
+            p50Ms: slice.latency.percentileMs(50),
+            p99Ms: slice.latency.percentileMs(99),
+          };
+          slices.push(record);
+          io.progress(progressLine(record, options.rounds, slice.aborted, slice.errors));
+          if (system.name === 'twopc') {
+            for (const m of system.memory()) if (!memoryWarm.has(m.pid)) memoryWarm.set(m.pid, m.rssKb);
+          }
+          await sleep(sliceGapMs);
+        }
+        cell++;
+      }
+    }
+  }
+  const memory: MemoryRecord[] = systems
+    .filter((s) => s.name === 'twopc')
+    .flatMap((s) => s.memory())
+    .map((end) => ({
+      name: end.name,
+      pid: end.pid,
+      rssIdleMb: (memoryIdle.get(end.pid)?.rssKb ?? Number.NaN) / 1024,
+      rssStartMb: (memoryWarm.get(end.pid) ?? readRssKb(end.pid) ?? Number.NaN) / 1024,
+      rssEndMb: end.rssKb / 1024,
+    }));
+  return { rows: [...rows.values()].sort(byCell).map((r) => r.row()), slices, memory };
+}
+
+/** Scenario, then clients, then system, in the order the flags list them. */
+function byCell(a: RowAccumulator, b: RowAccumulator): number {
+  return (
+    SCENARIOS.indexOf(a.scenario) - SCENARIOS.indexOf(b.scenario) ||
+    a.clients - b.clients ||
+    SYSTEMS.indexOf(a.system) - SYSTEMS.indexOf(b.system)
+  );
+}
+
+function progressLine(r: SliceRecord, rounds: number, aborted: number, errors: number): string {
+  const extra = aborted + errors > 0 ? `, ${aborted} aborted, ${errors} errors` : '';
+  const p = (ms: number) => (Number.isFinite(ms) ? ms.toFixed(2) : '-');
+  return (
+    `[round ${r.round}/${rounds}] ${SCENARIO_TITLES[r.scenario]}, ${r.clients} clients, ${r.system}: ` +
+    `${r.txnPerSec.toFixed(0)} txn/s, p50 ${p(r.p50Ms)} ms, p99 ${p(r.p99Ms)} ms${extra}`
+  );
+}

@@ -1,0 +1,148 @@
+/**
+ * The human side of a bench run: a fixed-width table of the rows (grouped by scenario, then clients,
+ * systems side by side), the per-process CPU/memory column, and the target verdicts.
+ */
+import type { BenchReport } from './report.ts';
+import { SCENARIO_TITLES } from './workload.ts';
+import type { BenchRow, ProcessFigures, RowScenario } from './results.ts';
+import type { TargetVerdict } from './targets.ts';
+
+const ROW_SCENARIO_TITLES: Readonly<Record<RowScenario, string>> = Object.freeze({
+  ...SCENARIO_TITLES,
+  '2shard-wal-async': '2-shard, WAL async → s3rver',
+  '2shard-wal-sync': '2-shard, WAL sync → s3rver',
+});
+
+export function scenarioTitle(s: RowScenario): string {
+  return ROW_SCENARIO_TITLES[s];
+}
+
+/** Milliseconds with two decimals below 10, one above. */
+export function formatMs(ms: number | undefined): string {
+  if (ms === undefined || !Number.isFinite(ms)) return '-';
+  return ms < 10 ? ms.toFixed(2) : ms.toFixed(1);
+}
+
+function formatRatio(r: number | undefined): string {
+  return r === undefined || !Number.isFinite(r) ? '-' : `${r.toFixed(2)}×`;
+}
+
+function formatProcess(p: ProcessFigures): string {
+  const name = p.processCount > 1 ? `${p.name}(${p.processCount})` : p.name;
+  const cpu = Number.isFinite(p.cpuPercent) ? `${p.cpuPercent.toFixed(0)}%` : '?%';
+  const rss = Number.isFinite(p.rssPeakMb) ? `${p.rssPeakMb.toFixed(0)}M` : '?M';
+  return `${name} ${cpu} ${rss}`;
+}
+
+/** Columns padded to their widest cell; numbers right-aligned. */
+export function formatTable(
+  headers: readonly string[],
+  rows: readonly string[][],
+  rightAligned: ReadonlySet<number>,
+): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (rightAligned.has(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  return [line(headers), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
+}
+
+function rowCells(r: BenchRow): string[] {
+  const scenario = scenarioTitle(r.scenario);
+  if (r.status !== 'measured') return [scenario, '-', r.system, 'not built yet'];
+  const isPg = r.system === 'postgres';
+  return [
+    scenario,
+    String(r.clients ?? '-'),
+    r.system,
+    (r.txnPerSec ?? 0).toFixed(0),
+    formatMs(r.latencyMs?.p50),
+    formatMs(r.latencyMs?.p99),
+    `${r.aborted ?? 0}/${r.errors ?? 0}`,
+    isPg ? '1.00×' : formatRatio(r.vsPostgres?.throughput),
+    isPg ? '1.00×' : formatRatio(r.vsPostgres?.p50),
+    isPg ? '1.00×' : formatRatio(r.vsPostgres?.p99),
+  ];
+}
+
+/** Throughput, latency and the ratios to PostgreSQL. */
+export function formatRowsTable(rows: readonly BenchRow[]): string {
+  const headers = [
+    'scenario',
+    'clients',
+    'system',
+    'txn/s',
+    'p50 ms',
+    'p99 ms',
+    'abort/err',
+    'txn/s ÷PG',
+    'p50 ÷PG',
+    'p99 ÷PG',
+  ];
+  return formatTable(headers, rows.map(rowCells), new Set([1, 3, 4, 5, 6, 7, 8, 9]));
+}
+
+/** CPU and peak memory of every process, per measured row. */
+export function formatProcessTable(rows: readonly BenchRow[]): string {
+  const measured = rows.filter((r) => r.status === 'measured');
+  const cells = measured.map((r) => [
+    scenarioTitle(r.scenario),
+    String(r.clients ?? '-'),
+    r.system,
+    (r.processes ?? []).map(formatProcess).join(', '),
+    Number.isFinite(r.otherCpuPercent) ? `${(r.otherCpuPercent ?? 0).toFixed(0)}%` : '?',
+  ]);
+  return formatTable(
+    ['scenario', 'clients', 'system', 'process CPU% (100 = one core) and peak RSS', 'others'],
+    cells,
+    new Set([1, 4]),
+  );
+}
+
+function formatVerdict(t: TargetVerdict): string {
+  const mark = t.met === null ? 'NOT JUDGED' : t.met ? 'MET' : 'MISSED';
+  return `  [${mark}] ${t.target}: ${t.measured}${t.margin ? ` — ${t.margin}` : ''}`;
+}
+
+export function formatReport(report: BenchReport): string {
+  const m = report.machine;
+  const s = report.settings;
+  const out = [
+    `twopc bench: ${m.cpus} × ${m.cpuModel}, ${m.memTotalMb} MB, Node ${m.node}, ${m.filesystem} at ${m.dir}`,
+    `load average ${m.loadAvgStart.map((l) => l.toFixed(2)).join(' ')} at start, ` +
+      `${m.loadAvgEnd.map((l) => l.toFixed(2)).join(' ')} at end; ` +
+      `${s.durationMs / 1000} s per row in ${s.rounds} round(s), ${s.warmupMs / 1000} s warm-up per slice`,
+    '',
+    formatRowsTable(report.rows),
+    '',
+    'abort/err = aborted transactions / failed calls in the measured windows. ÷PG = this row over',
+    "PostgreSQL's row of the same scenario and clients (txn/s: above 1 is better; latency: below 1).",
+    '',
+    formatProcessTable(report.rows),
+    '',
+    'CPU over the measured windows. bench = the load generator (for sqlite also SQLite itself).',
+    'others = CPU used meanwhile by every other process on the machine (other jobs: noise).',
+    'postgres(N) = the server and its N-1 child processes, memory as summed PSS (shared buffers once).',
+  ];
+  const notBuilt = report.rows.filter((r) => r.status === 'not-built');
+  if (notBuilt.length > 0)
+    out.push(
+      `not built yet: ${notBuilt.map((r) => scenarioTitle(r.scenario)).join('; ')} (no number is faked)`,
+    );
+  for (const sys of report.systems)
+    if (sys.status === 'skipped') out.push(`${sys.name}: skipped (${sys.note})`);
+  out.push('', 'Targets (issue 7):', ...report.targets.map(formatVerdict));
+  if (report.memory.length > 0) {
+    out.push(
+      '',
+      'twopc RSS (idle after start → after first slice → end):',
+      ...report.memory.map(
+        (mm) =>
+          `  ${mm.name} (pid ${mm.pid}): ${mm.rssIdleMb.toFixed(0)} → ${mm.rssStartMb.toFixed(0)} → ${mm.rssEndMb.toFixed(0)} MB`,
+      ),
+    );
+  }
+  return `${out.join('\n')}\n`;
+}

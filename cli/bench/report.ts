@@ -1,0 +1,98 @@
+/**
+ * The whole record of a bench run — machine, settings, systems, rows, slices, memory marks, target
+ * verdicts — and its JSON file. NaN (a ratio with nothing to divide by) is written as null.
+ */
+import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import { RESULTS_FORMAT_VERSION, type BenchRow, type SliceRecord } from './results.ts';
+import type { SystemName } from './system.ts';
+import type { MemoryRecord, TargetVerdict } from './targets.ts';
+import type { Scenario } from './workload.ts';
+
+export interface MachineInfo {
+  readonly cpus: number;
+  readonly cpuModel: string;
+  readonly memTotalMb: number;
+  readonly node: string;
+  readonly kernel: string;
+  /** Where the data files were (fsync cost depends on it) and its filesystem type. */
+  readonly dir: string;
+  readonly filesystem: string;
+  readonly loadAvgStart: readonly number[];
+  readonly loadAvgEnd: readonly number[];
+}
+
+export interface SystemRecord {
+  readonly name: SystemName;
+  readonly status: 'ran' | 'skipped';
+  readonly note?: string;
+  readonly description?: Readonly<Record<string, string | number | boolean>>;
+}
+
+export interface BenchSettings {
+  readonly quick: boolean;
+  readonly durationMs: number;
+  readonly warmupMs: number;
+  readonly rounds: number;
+  readonly clients: readonly number[];
+  readonly systems: readonly SystemName[];
+  readonly scenarios: readonly Scenario[];
+}
+
+export interface BenchReport {
+  readonly formatVersion: number;
+  readonly command: string;
+  readonly startedAt: string;
+  readonly finishedAt: string;
+  /** True if Ctrl-C cut the run short: the rows cover what was measured until then. */
+  readonly interrupted: boolean;
+  readonly machine: MachineInfo;
+  readonly settings: BenchSettings;
+  readonly systems: readonly SystemRecord[];
+  readonly rows: readonly BenchRow[];
+  readonly slices: readonly SliceRecord[];
+  readonly memory: readonly MemoryRecord[];
+  readonly targets: readonly TargetVerdict[];
+}
+
+export { RESULTS_FORMAT_VERSION };
+
+/** The filesystem type of the mount holding `dir` (longest matching mount point in /proc/mounts). */
+export function filesystemOf(dir: string): string {
+  try {
+    const real = realpathSync(dir);
+    let best = { mount: '', type: 'unknown' };
+    for (const line of readFileSync('/proc/mounts', 'utf8').split('\n')) {
+      const [, mount, type] = line.split(' ');
+      if (mount === undefined || type === undefined) continue;
+      const inside = real === mount || real.startsWith(mount.endsWith('/') ? mount : `${mount}/`);
+      if (inside && mount.length >= best.mount.length) best = { mount, type };
+    }
+    return best.type;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export function machineInfo(dir: string, loadAvgStart: readonly number[]): MachineInfo {
+  const cpus = os.cpus();
+  return {
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model.trim() ?? 'unknown',
+    memTotalMb: Math.round(os.totalmem() / 2 ** 20),
+    node: process.version,
+    kernel: `${os.type()} ${os.release()}`,
+    dir,
+    filesystem: filesystemOf(dir),
+    loadAvgStart,
+    loadAvgEnd: os.loadavg(),
+  };
+}
+
+export function reportJson(report: BenchReport): string {
+  return `${JSON.stringify(report, (_k, v: unknown) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2)}\n`;
+}
+
+export function writeReport(file: string, report: BenchReport): void {
+  writeFileSync(file, reportJson(report));
+}

@@ -1,0 +1,208 @@
+/**
+ * What a bench run measured, as data: one row per (system, scenario, clients), built by merging the
+ * row's slices (rounds), the twopc / PostgreSQL ratios, and the issue's targets judged against them.
+ * This is exactly what `--json` writes; the table is printed from it (report-table.ts).
+ */
+import { LatencyHistogram, type LatencySummaryMs } from './latency-histogram.ts';
+import type { SliceResult } from './closed-loop.ts';
+import type { RssKind, WindowStats } from './process-stats.ts';
+import type { SystemName } from './system.ts';
+import type { Scenario } from './workload.ts';
+
+/** Bumped when a field changes meaning or goes away; new fields do not bump it. */
+export const RESULTS_FORMAT_VERSION = 1;
+
+/** Rows that will exist once WAL shipping is built; until then they say so instead of a number. */
+export const PLACEHOLDER_SCENARIOS = ['2shard-wal-async', '2shard-wal-sync'] as const;
+export type RowScenario = Scenario | (typeof PLACEHOLDER_SCENARIOS)[number];
+
+export interface ProcessFigures {
+  readonly name: string;
+  readonly pid: number;
+  readonly processCount: number;
+  /** CPU over the measured windows, % of one core (200 = both cores of a 2-core machine). */
+  readonly cpuPercent: number;
+  readonly rssPeakMb: number;
+  readonly rssKind: RssKind;
+}
+
+export interface Ratios {
+  /** twopc txn/s ÷ PostgreSQL txn/s: above 1 is better for twopc. */
+  readonly throughput: number;
+  /** twopc latency ÷ PostgreSQL latency: below 1 is better for twopc. */
+  readonly p50: number;
+  readonly p99: number;
+}
+
+export interface BenchRow {
+  readonly system: SystemName;
+  readonly scenario: RowScenario;
+  readonly clients: number | null;
+  readonly status: 'measured' | 'not-built';
+  readonly method?: string;
+  readonly note?: string;
+  readonly txnPerSec?: number;
+  readonly committed?: number;
+  readonly aborted?: number;
+  readonly errors?: number;
+  readonly measuredSec?: number;
+  readonly latencyMs?: LatencySummaryMs;
+  readonly abortReasons?: Record<string, number>;
+  readonly errorMessages?: Record<string, number>;
+  readonly processes?: readonly ProcessFigures[];
+  /**
+   * CPU of the whole machine in the windows, % of one core, and the part of it used by processes
+   * other than the ones measured (other jobs on a shared machine: noise).
+   */
+  readonly machineCpuPercent?: number;
+  readonly otherCpuPercent?: number;
+  /** This row against PostgreSQL's row of the same scenario and clients; null if there is none. */
+  readonly vsPostgres?: Ratios | null;
+}
+
+/** One slice as measured, to see drift between rounds. */
+export interface SliceRecord {
+  readonly round: number;
+  readonly system: SystemName;
+  readonly scenario: Scenario;
+  readonly clients: number;
+  readonly txnPerSec: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+}
+
+/** Accumulates a row's slices. */
+export class RowAccumulator {
+  private committed = 0;
+  private aborted = 0;
+  private errors = 0;
+  private measuredMs = 0;
+  private readonly latency = new LatencyHistogram();
+  private readonly abortReasons: Record<string, number> = {};
+  private readonly errorMessages: Record<string, number> = {};
+  private readonly processes = new Map<
+    string,
+    {
+      pid: number;
+      processCount: number;
+      cpuSec: number;
+      windowSec: number;
+      rssPeakKb: number;
+      rssKind: RssKind;
+    }
+  >();
+
+  constructor(
+    readonly system: SystemName,
+    readonly scenario: Scenario,
+    readonly clients: number,
+    readonly method: string | undefined,
+  ) {}
+
+  private machineCpuSec = 0;
+  private machineWindowSec = 0;
+
+  add(
+    slice: SliceResult,
+    windows: readonly WindowStats[],
+    machine: { cpuSec: number; windowSec: number } = { cpuSec: Number.NaN, windowSec: 0 },
+  ): void {
+    this.machineCpuSec += machine.cpuSec;
+    this.machineWindowSec += machine.windowSec;
+    this.committed += slice.committed;
+    this.aborted += slice.aborted;
+    this.errors += slice.errors;
+    this.measuredMs += slice.measuredMs;
+    this.latency.merge(slice.latency);
+    for (const [k, n] of Object.entries(slice.abortReasons))
+      this.abortReasons[k] = (this.abortReasons[k] ?? 0) + n;
+    for (const [k, n] of Object.entries(slice.errorMessages))
+      this.errorMessages[k] = (this.errorMessages[k] ?? 0) + n;
+    for (const w of windows) {
+      const p = this.processes.get(w.name);
+      if (p === undefined) {
+        this.processes.set(w.name, { ...w });
+        continue;
+      }
+      p.cpuSec += w.cpuSec;
+      p.windowSec += w.windowSec;
+      p.rssPeakKb = Math.max(p.rssPeakKb, w.rssPeakKb);
+      p.processCount = Math.max(p.processCount, w.processCount);
+      p.pid = w.pid;
+    }
+  }
+
+  row(): BenchRow {
+    const measuredSec = this.measuredMs / 1000;
+    const processes = [...this.processes.entries()].map(([name, p]) => ({
+      name,
+      pid: p.pid,
+      processCount: p.processCount,
+      cpuPercent: p.windowSec > 0 ? (100 * p.cpuSec) / p.windowSec : Number.NaN,
+      rssPeakMb: p.rssPeakKb / 1024,
+      rssKind: p.rssKind,
+    }));
+    const machineCpuPercent =
+      this.machineWindowSec > 0 ? (100 * this.machineCpuSec) / this.machineWindowSec : Number.NaN;
+    const ours = processes.reduce((sum, p) => sum + p.cpuPercent, 0);
+    return {
+      system: this.system,
+      scenario: this.scenario,
+      clients: this.clients,
+      status: 'measured',
+      ...(this.method === undefined ? {} : { method: this.method }),
+      txnPerSec: measuredSec > 0 ? this.committed / measuredSec : 0,
+      committed: this.committed,
+      aborted: this.aborted,
+      errors: this.errors,
+      measuredSec,
+      latencyMs: this.latency.summary(),
+      abortReasons: this.abortReasons,
+      errorMessages: this.errorMessages,
+      processes,
+      machineCpuPercent,
+      otherCpuPercent: Math.max(0, machineCpuPercent - ours),
+    };
+  }
+}
+
+/** A ratio, or NaN when either side is missing or zero. */
+function ratio(a: number | undefined, b: number | undefined): number {
+  return a === undefined || b === undefined || !(b > 0) || !Number.isFinite(a) ? Number.NaN : a / b;
+}
+
+/** Fills `vsPostgres` on every measured row that has a PostgreSQL row of the same scenario and clients. */
+export function withRatios(rows: readonly BenchRow[]): BenchRow[] {
+  const pgRow = (r: BenchRow) =>
+    rows.find(
+      (p) =>
+        p.system === 'postgres' &&
+        p.status === 'measured' &&
+        p.clients === r.clients &&
+        p.scenario === r.scenario,
+    );
+  return rows.map((r) => {
+    if (r.status !== 'measured' || r.system === 'postgres') return r;
+    // The SQLite bound is one file; it is compared with PostgreSQL's 2-shard row.
+    const pg = pgRow(r);
+    if (pg === undefined) return { ...r, vsPostgres: null };
+    return {
+      ...r,
+      vsPostgres: {
+        throughput: ratio(r.txnPerSec, pg.txnPerSec),
+        p50: ratio(r.latencyMs?.p50, pg.latencyMs?.p50),
+        p99: ratio(r.latencyMs?.p99, pg.latencyMs?.p99),
+      },
+    };
+  });
+}
+
+export function placeholderRows(): BenchRow[] {
+  return PLACEHOLDER_SCENARIOS.map((scenario) => ({
+    system: 'twopc',
+    scenario,
+    clients: null,
+    status: 'not-built',
+    note: 'WAL shipping to S3 (s3rver) is not built yet; this row is measured once the WAL issue lands',
+  }));
+}
