@@ -1,0 +1,138 @@
+/**
+ * `npx twopc shard …` end to end on a real replica: output, exit codes, and one-line errors. The
+ * command runs in-process through the same error mapping as `cli/main.ts`.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { reportError } from '../../cli/exit.ts';
+import { run } from '../../cli/shard.ts';
+import { startWalShipping } from '../../participant/wal/start-wal-shipping.ts';
+import { commitRange, openStore, prepareOnly, range, readShard, tempDir } from './helpers.ts';
+
+let dir: string;
+let url: string;
+beforeAll(async () => {
+  dir = tempDir();
+  url = `file://${path.join(dir, 'replica')}`;
+  const file = path.join(dir, 'src', 'shard-a.db');
+  const store = openStore(file);
+  const shipping = await startWalShipping({ dbPath: file, shard: 'shard-a', replicaUrl: url, mode: 'sync' });
+  commitRange(store, 1, 30);
+  prepareOnly(store, 31);
+  await shipping.waitDurable({ timeoutMs: 10_000 });
+  await shipping.close();
+  store.close();
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+/** Runs `twopc shard ARGV` and returns its exit code and output. */
+async function shard(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const out = vi
+    .spyOn(process.stdout, 'write')
+    .mockImplementation((chunk) => ((stdout += String(chunk)), true));
+  try {
+    const code = await run(argv).catch((err: unknown) => reportError(err, (t) => (stderr += t)));
+    return { code, stdout, stderr };
+  } finally {
+    out.mockRestore();
+  }
+}
+
+describe('npx twopc shard', () => {
+  it('replica ls lists the generation', async () => {
+    const r = await shard('replica', 'ls', '--replica', url);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/shard shard-a/);
+    expect(r.stdout).toMatch(/\d{8}T\d{9}Z-[0-9a-f]{8}\s+1\s+\d+/);
+    const json = JSON.parse(
+      (await shard('replica', 'ls', '--replica', url, '--shard', 'shard-a', '--json')).stdout,
+    );
+    expect(json['shard-a']).toHaveLength(1);
+  });
+
+  it('replica verify says ok, restore writes a checked file that keeps the in-doubt transaction', async () => {
+    expect((await shard('replica', 'verify', '--replica', url, '--shard', 'shard-a')).stdout).toMatch(
+      /replica ok/,
+    );
+    const output = path.join(dir, 'out', 'shard-a.db');
+    const r = await shard('restore', '--replica', url, '--shard', 'shard-a', '--output', output);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/integrity\s+ok; 1 prepared transaction/);
+    expect(readShard(output).a).toEqual(range(1, 30));
+    expect(readShard(output).prepared).toEqual(['t31']);
+    const again = await shard('restore', '--replica', url, '--shard', 'shard-a', '--output', output);
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/exists\nhint: .*--force/);
+    expect(
+      (await shard('restore', '--replica', url, '--shard', 'shard-a', '--output', output, '--force')).code,
+    ).toBe(0);
+  });
+
+  it('usage mistakes exit 2 with one line; unsupported and impossible requests exit 1', async () => {
+    const out = path.join(dir, 'x.db');
+    const bad = await shard(
+      'restore',
+      '--replica',
+      url,
+      '--shard',
+      'shard-a',
+      '--output',
+      out,
+      '--at',
+      'yesterday',
+    );
+    expect(bad).toMatchObject({ code: 2 });
+    expect(bad.stderr).toMatch(/^twopc: --at: "yesterday" is not an ISO 8601 time\n/);
+    expect((await shard('restore', '--replica', 'ftp://x', '--shard', 'shard-a', '--output', out)).code).toBe(
+      2,
+    );
+    expect((await shard('frobnicate')).code).toBe(2);
+    const early = await shard(
+      'restore',
+      '--replica',
+      url,
+      '--shard',
+      'shard-a',
+      '--output',
+      out,
+      '--at',
+      '2001-01-01T00:00:00Z',
+    );
+    expect(early.code).toBe(1);
+    expect(early.stderr).toMatch(/nothing to restore/);
+    const seq = await shard(
+      'restore',
+      '--replica',
+      url,
+      '--shard',
+      'shard-a',
+      '--output',
+      out,
+      '--decision-seq',
+      '5',
+    );
+    expect(seq.code).toBe(1);
+    expect(seq.stderr).toMatch(/not implemented yet/);
+    expect(fs.existsSync(out)).toBe(false);
+  });
+
+  it('replica verify exits 1 and names a damaged object', async () => {
+    const seg = fs
+      .readdirSync(path.join(dir, 'replica'), { recursive: true, encoding: 'utf8' })
+      .find((f) => f.endsWith('.seg')) as string;
+    const file = path.join(dir, 'replica', seg);
+    const original = fs.readFileSync(file);
+    fs.writeFileSync(file, original.subarray(0, original.length - 1));
+    try {
+      const r = await shard('replica', 'verify', '--replica', url, '--shard', 'shard-a');
+      expect(r.code).toBe(1);
+      expect(r.stdout).toContain(path.basename(seg));
+      expect(r.stdout).toMatch(/trial restore: FAILED/);
+    } finally {
+      fs.writeFileSync(file, original);
+    }
+  });
+});
