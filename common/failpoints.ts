@@ -63,6 +63,15 @@ export function configureFailpointsFromEnv(env: NodeJS.ProcessEnv = process.env)
 }
 
 /**
+ * Whether `name` is configured (whichever hit it fires on). For code that must reach a precise state
+ * before it marks a failpoint (e.g. wait for an acknowledgement that is otherwise not awaited) and
+ * should not pay for that when nobody is watching. Free when off: one boolean test.
+ */
+export function failpointArmed(name: FailpointName): boolean {
+  return enabled && active.has(name);
+}
+
+/**
  * Marks a failpoint. Synchronous on purpose: it sits inside synchronous SQLite transactions too.
  * A delay blocks the whole process, as a stalled disk or a GC pause would.
  */

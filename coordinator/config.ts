@@ -50,6 +50,16 @@ export interface CoordinatorConfig {
   readonly redriveIntervalMs: number;
   /** COMMIT records read from the log per re-drive round. */
   readonly redriveBatchMax: number;
+  /**
+   * How often the in-doubt sweep asks every participant for the transactions it holds PREPARED and
+   * settles this coordinator's orphans (presumed abort, or the re-drive of a logged COMMIT). It is
+   * what resolves them when participants run without `--coordinator` and cannot ask.
+   */
+  readonly inDoubtSweepIntervalMs: number;
+  /** The sweep leaves alone a transaction prepared less than this long ago (by the participant's clock). */
+  readonly inDoubtSweepGraceMs: number;
+  /** Transactions the sweep settles per round, oldest first; the rest wait for the next round. */
+  readonly inDoubtSweepTxnsMax: number;
   /** How long ENDed commits and recorded outcomes (and so idempotency keys) stay in the log. */
   readonly decisionRetentionMs: number;
   /** How often the log is garbage-collected. */
@@ -105,6 +115,19 @@ export const pendingDecisionsMax = 10_000;
 export const redriveIntervalMs = 5_000;
 /** 1,000 records per round: bounded memory and event-loop time per round. */
 export const redriveBatchMax = 1_000;
+/**
+ * 5 s, as the re-drive: one ListInDoubt per participant per round is cheap, and an orphaned prepare
+ * (its shards cannot ask the coordinator) holds its locks at most about grace + interval.
+ */
+export const inDoubtSweepIntervalMs = 5_000;
+/**
+ * 5 s, the prepare timeout: a transaction still being decided is live in memory and skipped anyway;
+ * the grace also keeps the sweep off the normal path's traffic and absorbs clock skew between a
+ * participant (whose clock stamps the prepare) and the coordinator.
+ */
+export const inDoubtSweepGraceMs = prepareTimeoutMs;
+/** 1,000 per round: bounds the log lookups and the Abort loops one round starts. */
+export const inDoubtSweepTxnsMax = 1_000;
 /** 7 days: idempotency keys outlive any sane client retry loop, and operators can look back a week. */
 export const decisionRetentionMs = 7 * 24 * 3_600_000;
 /** 1 min: GC is cheap; once a minute keeps the log near its retention. */
@@ -137,6 +160,9 @@ export const COORDINATOR_DEFAULTS: CoordinatorConfig = Object.freeze({
   pendingDecisionsMax,
   redriveIntervalMs,
   redriveBatchMax,
+  inDoubtSweepIntervalMs,
+  inDoubtSweepGraceMs,
+  inDoubtSweepTxnsMax,
   decisionRetentionMs,
   gcIntervalMs,
   gcRecordsPerRunMax,

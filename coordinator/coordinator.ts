@@ -5,6 +5,7 @@
  *
  *   two-phase-commit.ts / one-phase-commit.ts / prepare.ts / decision.ts   the protocol
  *   commit-delivery.ts / decision-sender.ts                                phase two, re-drive
+ *   in-doubt-sweep.ts                                                      orphaned prepares: presumed abort
  *   idempotency.ts   interactive.ts   txn-resolution.ts   txn-listing.ts   the rest of the API
  *   maintenance.ts   txn-table.ts   config.ts   metrics.ts
  *
@@ -21,6 +22,7 @@ import type { Row, SqlValue } from '../common/value.ts';
 import { resolveCoordinatorConfig, type CoordinatorConfig } from './config.ts';
 import type { DecisionLog } from './decision-log.ts';
 import { IdempotencyKeys, recordKeyedOutcome, runWithIntent } from './idempotency.ts';
+import { InDoubtSweep, type SweepRound } from './in-doubt-sweep.ts';
 import { InteractiveTxns } from './interactive.ts';
 import { CoordinatorMetrics, type MetricsSnapshot } from './metrics.ts';
 import {
@@ -63,6 +65,7 @@ export class Coordinator {
   private readonly keys: IdempotencyKeys;
   private readonly interactive: InteractiveTxns;
   private readonly resolver: TxnResolver;
+  private readonly sweepState: InDoubtSweep;
   private readonly validation: ValidationContext;
   private readonly commitWrites = new Set<Promise<unknown>>();
   private readonly commits = new Map<string, Promise<TxnOutcome>>();
@@ -106,13 +109,28 @@ export class Coordinator {
       resolveRecord: (r, waitMs) => this.resolver.outcomeOfRecord(r, waitMs),
     });
     this.interactive = new InteractiveTxns(this.ctx, this.validation, this.table);
+    this.sweepState = new InDoubtSweep({
+      ctx: this.ctx,
+      inMemory: (txnId) => this.table.get(txnId),
+      settleIntent: (record) => this.resolver.resolveIntent(record),
+    });
   }
 
-  /** Re-drives every logged COMMIT without END in the background, and starts re-drive and GC timers. */
+  /**
+   * In the background: re-drives every logged COMMIT without END, and sweeps the participants for
+   * prepares of this coordinator that nobody will decide (presumed abort, see in-doubt-sweep.ts);
+   * then starts the re-drive, sweep and GC timers.
+   */
   async start(): Promise<void> {
     this.checkOpen();
     if (this.loops.length > 0) return;
-    this.loops.push(...startMaintenance(this.ctx));
+    this.loops.push(...startMaintenance(this.ctx), this.sweepState.start());
+  }
+
+  /** One in-doubt sweep round now; once started, the coordinator runs them on a timer anyway. */
+  sweepInDoubt(): Promise<SweepRound> {
+    this.checkOpen();
+    return this.sweepState.sweep();
   }
 
   async execute(input: ExecuteInput): Promise<TxnOutcome> {

@@ -8,7 +8,8 @@
  */
 import { backoffDelayMs } from '../common/backoff.ts';
 import type { Clock } from '../common/clock.ts';
-import { failpoint } from '../common/failpoints.ts';
+import { describeError } from '../common/errors.ts';
+import { failpoint, failpointArmed } from '../common/failpoints.ts';
 import type { Logger } from '../common/log.ts';
 import type { Ack, DecisionMessage, ParticipantClient } from '../common/protocol.ts';
 import type { CoordinatorConfig } from './config.ts';
@@ -36,18 +37,18 @@ export class DecisionSender {
   /**
    * Sends `decision` to every shard in `shards` in parallel. `untilAcked` makes an Abort behave like a
    * Commit: re-sent until answered (used when the ack is how the outcome is learned).
+   *
+   * With `coordinator.after-first-commit-sent` armed, a Commit goes to the first shard alone, and
+   * the failpoint is marked only once that shard acknowledged: handing a message to the client does
+   * not put it on the wire (the gRPC client flushes its stream later), so marking it any earlier
+   * would crash before anything left the process. The rest follow after the failpoint.
    */
   deliver(decision: DecisionMessage, shards: readonly string[], untilAcked = decision.commit): Promise<Acks> {
-    const loops = new Map<string, Promise<Ack | undefined>>();
-    shards.forEach((shard, i) => {
-      loops.set(shard, this.deliverOne(decision, shard, untilAcked));
-      if (i === 0 && decision.commit) failpoint('coordinator.after-first-commit-sent');
-    });
-    const all = (async () => {
-      const acks = new Map<string, Ack | undefined>();
-      for (const [shard, loop] of loops) acks.set(shard, await loop);
-      return acks;
-    })();
+    const firstThenRest =
+      decision.commit && shards.length > 0 && failpointArmed('coordinator.after-first-commit-sent');
+    const all = firstThenRest
+      ? this.deliverFirstThenRest(decision, shards, untilAcked)
+      : this.deliverEach(decision, shards, untilAcked);
     this.running.add(all);
     void all.finally(() => this.running.delete(all));
     return all;
@@ -60,6 +61,39 @@ export class DecisionSender {
   /** Waits for every loop to return (they stop once `stopSignal` aborts). */
   async drain(): Promise<void> {
     await Promise.all([...this.running]);
+  }
+
+  private async deliverEach(
+    decision: DecisionMessage,
+    shards: readonly string[],
+    untilAcked: boolean,
+  ): Promise<Map<string, Ack | undefined>> {
+    const loops = shards.map((shard) => this.deliverOne(decision, shard, untilAcked));
+    const acks = await Promise.all(loops);
+    return new Map(shards.map((shard, i) => [shard, acks[i]]));
+  }
+
+  /** Only with the failpoint armed: see `deliver`. An `error` action leaves the rest undelivered. */
+  private async deliverFirstThenRest(
+    decision: DecisionMessage,
+    shards: readonly string[],
+    untilAcked: boolean,
+  ): Promise<Map<string, Ack | undefined>> {
+    const [first, ...rest] = shards as [string, ...string[]];
+    const acks = await this.deliverEach(decision, [first], untilAcked);
+    try {
+      // Undefined only when the coordinator is closing: nothing was acknowledged, nothing to mark.
+      if (acks.get(first) !== undefined) failpoint('coordinator.after-first-commit-sent');
+    } catch (err) {
+      this.deps.logger.warn('decision delivery interrupted by a failpoint', {
+        txnId: decision.txnId,
+        error: describeError(err),
+      });
+      for (const shard of rest) acks.set(shard, undefined);
+      return acks;
+    }
+    for (const [shard, ack] of await this.deliverEach(decision, rest, untilAcked)) acks.set(shard, ack);
+    return acks;
   }
 
   private async deliverOne(

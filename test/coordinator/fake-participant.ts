@@ -11,6 +11,7 @@ import type {
   Ack,
   DecisionMessage,
   InDoubtTxn,
+  Peer,
   LocalState,
   ParticipantClient,
   PrepareMessage,
@@ -24,7 +25,7 @@ import type {
 } from '../../common/protocol.ts';
 import { encodeRow, type Row, type SqlValue } from '../../common/value.ts';
 
-type Method = 'prepare' | 'decide' | 'read' | 'query' | 'txnState';
+type Method = 'prepare' | 'decide' | 'read' | 'query' | 'txnState' | 'listInDoubt';
 
 interface LocalTxn {
   state: LocalState;
@@ -33,6 +34,7 @@ interface LocalTxn {
   preparedAtMs: number;
   decidedAtMs: number;
   coordinatorId: string;
+  peers: readonly Peer[];
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
@@ -51,7 +53,14 @@ export class FakeParticipant implements ParticipantClient {
   readonly txns = new Map<string, LocalTxn>();
   /** rowKey -> txn holding the lock. */
   readonly locks = new Map<string, string>();
-  readonly calls: Record<Method, number> = { prepare: 0, decide: 0, read: 0, query: 0, txnState: 0 };
+  readonly calls: Record<Method, number> = {
+    prepare: 0,
+    decide: 0,
+    read: 0,
+    query: 0,
+    txnState: 0,
+    listInDoubt: 0,
+  };
   readonly prepares: PrepareMessage[] = [];
   readonly decisions: DecisionMessage[] = [];
   /** Tables this shard has; an op on another one is refused as malformed. */
@@ -123,15 +132,17 @@ export class FakeParticipant implements ParticipantClient {
     });
   }
 
-  async listInDoubt(): Promise<readonly InDoubtTxn[]> {
-    return [...this.txns]
-      .filter(([, t]) => t.state === 'PREPARED')
-      .map(([txnId, t]) => ({
-        txnId,
-        coordinatorId: t.coordinatorId,
-        preparedAtMs: t.preparedAtMs,
-        peers: [],
-      }));
+  listInDoubt(timeoutMs: number): Promise<readonly InDoubtTxn[]> {
+    return this.call('listInDoubt', timeoutMs, () =>
+      [...this.txns]
+        .filter(([, t]) => t.state === 'PREPARED')
+        .map(([txnId, t]) => ({
+          txnId,
+          coordinatorId: t.coordinatorId,
+          preparedAtMs: t.preparedAtMs,
+          peers: t.peers,
+        })),
+    );
   }
 
   async describe(): Promise<readonly TableInfo[]> {
@@ -187,6 +198,7 @@ export class FakeParticipant implements ParticipantClient {
         preparedAtMs: Date.now(),
         decidedAtMs: Date.now(),
         coordinatorId: m.coordinatorId,
+        peers: m.peers,
       });
       return { txnId: m.txnId, vote: 'COMMITTED_ONE_PHASE' };
     }
@@ -199,6 +211,7 @@ export class FakeParticipant implements ParticipantClient {
       preparedAtMs: Date.now(),
       decidedAtMs: 0,
       coordinatorId: m.coordinatorId,
+      peers: m.peers,
     });
     return { txnId: m.txnId, vote: 'YES' };
   }
@@ -212,6 +225,7 @@ export class FakeParticipant implements ParticipantClient {
       preparedAtMs: 0,
       decidedAtMs: Date.now(),
       coordinatorId: m.coordinatorId,
+      peers: m.peers,
     });
     return vote;
   }
@@ -281,6 +295,7 @@ export class FakeParticipant implements ParticipantClient {
         preparedAtMs: 0,
         decidedAtMs: Date.now(),
         coordinatorId: '',
+        peers: [],
       });
       return 'ABORTED';
     }

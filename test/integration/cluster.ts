@@ -1,13 +1,17 @@
 /**
  * A real cluster for integration tests: one coordinator and N participants, each a separate OS
  * process started through the CLI (`node cli/bin.mjs …`), on free loopback ports, with data in a
- * temp dir. Processes can be SIGKILLed and restarted on the same address.
+ * temp dir. Processes can be SIGKILLed and restarted on the same address. The coordinator's port is
+ * chosen first, so the participants are started with `--coordinator` as any deployment runs them
+ * (unless a test asks for participants without it).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { randomInt } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../helpers/ports.ts';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const BIN = path.join(ROOT, 'cli', 'bin.mjs');
@@ -15,6 +19,10 @@ const BIN = path.join(ROOT, 'cli', 'bin.mjs');
 const startTimeoutMs = 30_000;
 /** How long a graceful stop may take before SIGKILL. */
 const stopTimeoutMs = 10_000;
+/** Ports below this are left to services; the coordinator's port is picked above it. */
+const pickedPortMin = 10_000;
+/** Random ports tried for the coordinator before falling back to one the kernel chooses. */
+const pickedPortAttemptsMax = 20;
 
 export interface ClusterProcess {
   readonly name: string;
@@ -30,6 +38,12 @@ export interface ClusterOptions {
   /** Extra environment per process name ('coordinator' or a shard name). */
   readonly env?: Readonly<Record<string, Readonly<Record<string, string>>>>;
   readonly coordinatorArgs?: readonly string[];
+  /**
+   * Pass `--coordinator` to the participants (default true). Without it (allowed) a participant
+   * asks only its peers about an in-doubt transaction; the coordinator's in-doubt sweep is then
+   * what settles one that every shard voted YES on.
+   */
+  readonly participantsKnowCoordinator?: boolean;
 }
 
 export class Cluster {
@@ -47,6 +61,11 @@ export class Cluster {
     try {
       const schemaPath = path.join(cluster.dataDir, 'schema.sql');
       writeFileSync(schemaPath, options.schemaSql);
+      const knowsCoordinator = options.participantsKnowCoordinator !== false;
+      // The participants must know the coordinator's address before it can bind (it needs theirs):
+      // pick its port first. With no one to tell, port 0 has no race at all.
+      const coordinatorListen = `127.0.0.1:${knowsCoordinator ? await coordinatorPort() : 0}`;
+      const coordinatorFlag = knowsCoordinator ? ['--coordinator', coordinatorListen] : [];
       await Promise.all(
         options.shards.map((shard) =>
           cluster.launch(shard, [
@@ -59,6 +78,7 @@ export class Cluster {
             path.join(cluster.dataDir, shard),
             '--schema',
             schemaPath,
+            ...coordinatorFlag,
           ]),
         ),
       );
@@ -69,7 +89,7 @@ export class Cluster {
       await cluster.launch('coordinator', [
         'coordinator',
         '--listen',
-        '127.0.0.1:0',
+        coordinatorListen,
         '--data-dir',
         path.join(cluster.dataDir, 'coordinator'),
         ...participantFlags,
@@ -110,7 +130,8 @@ export class Cluster {
     const p = this.processes.get(name);
     if (!p) throw new Error(`no process ${name}`);
     await this.kill(name);
-    const args = p.args.map((a, i) => (p.args[i - 1] === '--listen' ? p.address : a));
+    // A process that never served has no address yet: it binds what it was first given.
+    const args = p.args.map((a, i) => (p.args[i - 1] === '--listen' && p.address !== '' ? p.address : a));
     await this.launch(name, args, env);
   }
 
@@ -122,7 +143,10 @@ export class Cluster {
   private async launch(name: string, args: string[], extraEnv: Readonly<Record<string, string>> = {}): Promise<void> {
     const env = { ...process.env, TWOPC_LOG_LEVEL: 'warn', ...this.options.env?.[name], ...extraEnv };
     const proc = spawn(process.execPath, [BIN, ...args], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    const entry: ClusterProcess = { name, address: '', proc, args, stderr: '' };
+    // Keeps the address of the incarnation before: if this one dies before serving, a restart must
+    // still bind the old address, not `--listen ''`.
+    const address = this.processes.get(name)?.address ?? '';
+    const entry: ClusterProcess = { name, address, proc, args, stderr: '' };
     this.processes.set(name, entry);
     proc.stderr!.on('data', (chunk: Buffer) => {
       entry.stderr = (entry.stderr + chunk.toString()).slice(-20_000);
@@ -143,6 +167,35 @@ export class Cluster {
         reject(new Error(`${name} exited (${code ?? signal}) before serving:\n${entry.stderr}`));
       });
     });
+  }
+}
+
+/**
+ * A port for the coordinator to bind a few seconds later. Picked below the kernel's ephemeral range:
+ * the kernel hands ports from that range to every port-0 listener and outgoing connection (this
+ * suite opens many), so a port free there now is often taken by the time the coordinator binds. A
+ * clash left over fails loudly at bind (EADDRINUSE), it does not pass wrongly.
+ */
+async function coordinatorPort(): Promise<number> {
+  const ephemeralMin = ephemeralPortMin();
+  for (let attempt = 0; attempt < pickedPortAttemptsMax && ephemeralMin > pickedPortMin; attempt++) {
+    const port = randomInt(pickedPortMin, ephemeralMin);
+    try {
+      return await freePort(port);
+    } catch {
+      // taken: try another
+    }
+  }
+  return freePort();
+}
+
+/** Linux's /proc/sys/net/ipv4/ip_local_port_range low end; 32768 (Linux's default) elsewhere. */
+function ephemeralPortMin(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    return Number.isSafeInteger(low) && low > 0 ? low : 32_768;
+  } catch {
+    return 32_768;
   }
 }
 

@@ -42,32 +42,27 @@ export interface RecoveryCluster {
   stop(): Promise<void>;
 }
 
-/**
- * Starts the cluster, then gives every participant `--coordinator` (restarting it on its address),
- * as `twopc dev` and any real deployment do. Cluster.start cannot pass it: the participants start
- * before the coordinator's port 0 is bound. Without it a transaction every shard voted YES on stays
- * in doubt forever after a coordinator crash (the peers know no more than the shard itself).
- */
+export interface RecoveryClusterOptions {
+  /**
+   * Start the participants with `--coordinator` (default true, as `twopc dev` and any real
+   * deployment do). Without it a participant can only ask its peers, and a transaction every shard
+   * voted YES on is settled by the coordinator's in-doubt sweep alone.
+   */
+  readonly participantsKnowCoordinator?: boolean;
+}
+
+/** Starts the cluster with failpoints (or other environment) per process name. */
 export async function startRecoveryCluster(
   env: Readonly<Record<string, Readonly<Record<string, string>>>> = {},
+  options: RecoveryClusterOptions = {},
 ): Promise<RecoveryCluster> {
   const cluster = await Cluster.start({
     shards: SHARDS,
     schemaSql: RECOVERY_SCHEMA,
     env,
     coordinatorArgs: ['--txn-timeout-ms', String(txnTimeoutMs)],
+    participantsKnowCoordinator: options.participantsKnowCoordinator ?? true,
   });
-  try {
-    await Promise.all(
-      SHARDS.map((shard) => {
-        member(cluster, shard).args.push('--coordinator', cluster.coordinatorAddress);
-        return cluster.restart(shard);
-      }),
-    );
-  } catch (err) {
-    await cluster.stop();
-    throw err;
-  }
   const client = rawClient(cluster.coordinatorAddress);
   return {
     cluster,

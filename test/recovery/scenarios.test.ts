@@ -9,6 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { IN_DOUBT_RESOLVER_DEFAULTS } from '../../participant/in-doubt-resolver.ts';
 import type { DecisionMessage, PrepareMessage } from '../../common/protocol.ts';
 import { seedFromEnv } from '../../common/random.ts';
+import { COORDINATOR_DEFAULTS } from '../../coordinator/config.ts';
 import { GrpcParticipantClient } from '../../coordinator/grpc-participant-client.ts';
 import { int, text } from '../integration/raw-client.ts';
 import { dumpFile } from '../participant/helpers.ts';
@@ -24,7 +25,14 @@ import {
   type Shard,
 } from './recovery-cluster.ts';
 import { learnKeyedOutcomes, startWorkload } from './transfer-workload.ts';
-import { checkShards, expectConvergence, readAll, txnStateInFile, unfinishedCommits } from './shard-files.ts';
+import {
+  checkShards,
+  expectConvergence,
+  loggedCommits,
+  readAll,
+  txnStateInFile,
+  unfinishedCommits,
+} from './shard-files.ts';
 
 /**
  * Longer than a participant needs to notice (inDoubtAfterMs), ask the dead coordinator and every
@@ -33,6 +41,12 @@ import { checkShards, expectConvergence, readAll, txnStateInFile, unfinishedComm
 const coordinatorDownMs = IN_DOUBT_RESOLVER_DEFAULTS.inDoubtAfterMs + 3_000;
 /** A participant restarted with a peer that knows the outcome resolves within this long. */
 const peerResolutionMsMax = 10_000;
+/**
+ * Participants without --coordinator: the restarted coordinator's sweep must settle what they hold
+ * within its grace and one interval (its first round runs at start), plus time to deliver the Aborts.
+ */
+const sweepConvergenceMsMax =
+  COORDINATOR_DEFAULTS.inDoubtSweepGraceMs + COORDINATOR_DEFAULTS.inDoubtSweepIntervalMs + 10_000;
 /** Deadline of each call straight to a participant. */
 const participantCallMs = 5_000;
 
@@ -41,6 +55,34 @@ afterEach(async () => {
   await rc?.stop();
   rc = undefined;
 });
+
+/**
+ * The transactions left PREPARED after the participants had time to ask everyone. Each one's peers
+ * must be PREPARED too (anything a peer knew would have settled it), with locks held. Resolves with
+ * every shard of each (the one listing it and its peers).
+ */
+function stuckInDoubt(cluster: RecoveryCluster['cluster']): Map<string, Shard[]> {
+  const stuck = new Map<string, Shard[]>();
+  for (const [shard, snap] of readAll(cluster)) {
+    if (snap.prepared.length > 0) expect(snap.locks, `${shard} holds locks`).toBeGreaterThan(0);
+    for (const p of snap.prepared) {
+      const peers = (JSON.parse(p.peers) as Array<{ shard: Shard }>).map((x) => x.shard);
+      for (const peer of peers)
+        expect(txnStateInFile(cluster, peer, p.txn_id).state, `${p.txn_id} at ${peer}`).toBe('PREPARED');
+      stuck.set(p.txn_id, [shard, ...peers]);
+    }
+  }
+  return stuck;
+}
+
+/** Each transaction's final state, checked to be the same on all its shards. */
+function endedAlike(cluster: RecoveryCluster['cluster'], txns: ReadonlyMap<string, Shard[]>): string[] {
+  return [...txns].map(([txnId, shards]) => {
+    const states = new Set(shards.map((s) => txnStateInFile(cluster, s, txnId).state));
+    expect(states.size, `${txnId} ended the same on ${shards.join(', ')}`).toBe(1);
+    return [...states][0]!;
+  });
+}
 
 /** Runs `body`; on failure prints the seed and the stderr of every process that died. */
 async function scenario(name: string, body: (seed: number) => Promise<void>): Promise<void> {
@@ -55,12 +97,9 @@ async function scenario(name: string, body: (seed: number) => Promise<void>): Pr
 
 /** Restarts a process that is expected to crash again (at a failpoint) while it recovers. */
 async function restartIntoCrash(r: RecoveryCluster, name: string, failpoints: string): Promise<void> {
-  const address = member(r.cluster, name).address;
-  // It may die before or after printing its serving line: either way only the exit matters.
+  // It may die before or after printing its serving line: either way only the exit matters (and
+  // the next restart binds the same address either way).
   await r.cluster.restart(name, { TWOPC_FAILPOINTS: failpoints }).catch(() => undefined);
-  // Cluster.launch leaves address '' on a process that died before serving, and restart() would
-  // then pass `--listen ''`: keep the address (see the report: a fix belongs in cluster.ts).
-  member(r.cluster, name).address = address;
   expect(await waitForExit(r, name, crashWaitMsMax)).toBe('SIGKILL');
   expect(r.deadStderr.at(-1)).toContain(`failpoint ${failpoints.split('=')[0]} fired`);
 }
@@ -108,30 +147,12 @@ describe('the coordinator down for a while', () => {
       await workload.stop();
       await sleep(coordinatorDownMs);
       expect(hasExited(member(rc.cluster, 'coordinator'))).toBe(true);
-      // Still in doubt after the participants asked everyone: every peer of such a transaction must be
-      // PREPARED too (anything a peer knew would have settled it), with its locks held.
-      const stuck = new Map<string, Shard[]>();
-      for (const [shard, snap] of readAll(rc.cluster)) {
-        if (snap.prepared.length > 0) expect(snap.locks, `${shard} holds locks`).toBeGreaterThan(0);
-        for (const p of snap.prepared) {
-          const peers = (JSON.parse(p.peers) as Array<{ shard: Shard }>).map((x) => x.shard);
-          for (const peer of peers)
-            expect(txnStateInFile(rc.cluster, peer, p.txn_id).state, `${p.txn_id} at ${peer}`).toBe(
-              'PREPARED',
-            );
-          stuck.set(p.txn_id, [shard, ...peers]);
-        }
-      }
       // At least the transaction whose COMMIT was logged when the coordinator died.
+      const stuck = stuckInDoubt(rc.cluster);
       expect(stuck.size).toBeGreaterThan(0);
       await restartClean(rc, 'coordinator');
       await expectConvergence(rc.cluster);
-      const outcomes = [...stuck].map(([txnId, shards]) => {
-        const states = new Set(shards.map((s) => txnStateInFile(rc!.cluster, s, txnId).state));
-        expect(states.size, `${txnId} ended the same on ${shards.join(', ')}`).toBe(1);
-        return [...states][0];
-      });
-      expect(outcomes).toContain('COMMITTED');
+      expect(endedAlike(rc.cluster, stuck)).toContain('COMMITTED');
       await learnKeyedOutcomes(rc.client, workload.transfers);
       await expectConvergence(rc.cluster);
       checkShards(rc.cluster, workload.transfers);
@@ -192,38 +213,62 @@ describe('the coordinator down for a while', () => {
     }));
 });
 
-describe('what the failpoints simulate', () => {
-  // KNOWN BUG (coordinator/decision-sender.ts, deliver()): the failpoint fires synchronously right
-  // after the first Commit is handed to GrpcParticipantClient, which only writes it to the Session
-  // stream in a later setImmediate flush; the SIGKILL comes first, so no shard ever receives it and
-  // the failpoint simulates the same state as coordinator.after-decision-logged. `it.fails` keeps
-  // this as a tripwire: once the failpoint is fixed this test passes, vitest reports it, and the
-  // `.fails` must go.
-  it.fails(
-    'coordinator.after-first-commit-sent: the first shard has the Commit when the coordinator dies',
-    async () => {
-      rc = await startRecoveryCluster({
-        coordinator: { TWOPC_FAILPOINTS: 'coordinator.after-first-commit-sent=1*crash' },
-      });
-      const cluster = rc.cluster;
-      const add = (shard: Shard, delta: number) => ({
-        shard,
-        table: 'accounts',
-        kind: 'ADD',
-        key: { id: int(3) },
-        values: { balance: int(delta) },
-      });
-      // UNAVAILABLE: the coordinator dies before answering.
-      await rc.client.call('Execute', { ops: [add('s1', -1), add('s2', 1)] }).catch(() => undefined);
+describe('participants without --coordinator (allowed): the in-doubt sweep', () => {
+  it('a coordinator crash before the COMMIT is logged: after its restart, everything converges', () =>
+    scenario('sweep after before-decision-logged', async (seed) => {
+      rc = await startRecoveryCluster(
+        { coordinator: { TWOPC_FAILPOINTS: 'coordinator.before-decision-logged=4*crash' } },
+        { participantsKnowCoordinator: false },
+      );
+      const workload = startWorkload(rc.client, { seed, tag: 'sw', workers: 6, transfersPerWorkerMax: 150 });
       await waitForExit(rc, 'coordinator', crashWaitMsMax);
-      const [txn] = readAll(cluster).get('s2')!.prepared;
-      expect(txn).toBeDefined();
-      // Shards are sorted, so s1 is sent Commit first. Give it time to apply whatever reached it.
-      await until('the first shard to apply its Commit', 3_000, () => {
-        return txnStateInFile(cluster, 's1', txn!.txn_id).state === 'COMMITTED';
-      });
-    },
-  );
+      await workload.stop();
+      // The participants asked their peers, who know no more: nobody but the coordinator can settle
+      // the transaction every shard voted YES on.
+      await sleep(coordinatorDownMs);
+      const stuck = stuckInDoubt(rc.cluster);
+      expect(stuck.size).toBeGreaterThan(0);
+      await restartClean(rc, 'coordinator');
+      const tookMs = await expectConvergence(rc.cluster, sweepConvergenceMsMax);
+      // Logged COMMITs whose delivery the crash cut short are re-driven; every other one (at least
+      // the one that hit the failpoint: all YES, no COMMIT) is presumed aborted, on all its shards.
+      const logged = loggedCommits(rc.cluster);
+      const ended = endedAlike(rc.cluster, stuck);
+      expect(ended).toEqual([...stuck.keys()].map((id) => (logged.has(id) ? 'COMMITTED' : 'ABORTED')));
+      expect(ended).toContain('ABORTED');
+      await learnKeyedOutcomes(rc.client, workload.transfers);
+      await expectConvergence(rc.cluster);
+      checkShards(rc.cluster, workload.transfers);
+      expect(tookMs).toBeLessThanOrEqual(sweepConvergenceMsMax);
+    }));
+});
+
+describe('what the failpoints simulate', () => {
+  // Handing the first Commit to the gRPC client does not put it on the wire (the Session stream is
+  // flushed later), so the failpoint must wait for the first shard's acknowledgement; fired any
+  // earlier it would simulate the same state as coordinator.after-decision-logged.
+  it('coordinator.after-first-commit-sent: the first shard has the Commit when the coordinator dies', async () => {
+    rc = await startRecoveryCluster({
+      coordinator: { TWOPC_FAILPOINTS: 'coordinator.after-first-commit-sent=1*crash' },
+    });
+    const cluster = rc.cluster;
+    const add = (shard: Shard, delta: number) => ({
+      shard,
+      table: 'accounts',
+      kind: 'ADD',
+      key: { id: int(3) },
+      values: { balance: int(delta) },
+    });
+    // UNAVAILABLE: the coordinator dies before answering.
+    await rc.client.call('Execute', { ops: [add('s1', -1), add('s2', 1)] }).catch(() => undefined);
+    await waitForExit(rc, 'coordinator', crashWaitMsMax);
+    const [txn] = readAll(cluster).get('s2')!.prepared;
+    expect(txn).toBeDefined();
+    // Shards are sorted, so s1 is sent Commit first. Give it time to apply whatever reached it.
+    await until('the first shard to apply its Commit', 3_000, () => {
+      return txnStateInFile(cluster, 's1', txn!.txn_id).state === 'COMMITTED';
+    });
+  });
 });
 
 describe('duplicated and late messages, sent straight to the participants', () => {

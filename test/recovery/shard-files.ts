@@ -86,6 +86,22 @@ export function unfinishedCommits(cluster: Cluster): string[] {
   }
 }
 
+/** Every two-phase COMMIT in decisions.db (ended or not). */
+export function loggedCommits(cluster: Cluster): Set<string> {
+  const db = new Database(path.join(cluster.dataDir, 'coordinator', 'decisions.db'), {
+    readonly: true,
+    fileMustExist: true,
+  });
+  try {
+    const rows = db
+      .prepare(`SELECT txn_id FROM twopc_decisions WHERE state = 'COMMITTED' AND decision_seq > 0`)
+      .all() as Array<{ txn_id: string }>;
+    return new Set(rows.map((r) => r.txn_id));
+  } finally {
+    db.close();
+  }
+}
+
 /**
  * True once no shard holds a pending row, a lock or a PREPARED transaction, and every logged
  * COMMIT is acknowledged by all its shards (END written).
