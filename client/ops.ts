@@ -3,7 +3,8 @@
  * and their wire form. Values go through client/values.ts, so a bad value is an INVALID_ARGUMENT
  * naming it (`ops[1].values.balance`) before anything is sent.
  */
-import { opToPb, type Pb } from '../common/api-codec.ts';
+import { opToPb } from '../common/api-codec.ts';
+import { type Pb } from '../common/pb-fields.ts';
 import { invalidArgument } from '../common/errors.ts';
 import { OP_KINDS, type OpKind } from '../common/protocol.ts';
 import { toSqlRow, type PlainRow } from './values.ts';

@@ -4,7 +4,7 @@
  * TwopcError through common/grpc-status.ts.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { Pb } from '../common/api-codec.ts';
+import type { Pb } from '../common/pb-fields.ts';
 import { fromStatus } from '../common/grpc-status.ts';
 import { CHANNEL_OPTIONS, loadServices } from '../common/proto.ts';
 

@@ -21,8 +21,8 @@ import {
   txnPageToPb,
   txnViewToPb,
   writeInputFromPb,
-  type Pb,
 } from '../common/api-codec.ts';
+import { type Pb } from '../common/pb-fields.ts';
 import { toStatus } from '../common/grpc-status.ts';
 import type { Logger } from '../common/log.ts';
 import type { Coordinator } from './coordinator.ts';

@@ -20,20 +20,19 @@
  * Read, Query, Describe, GetTxnState and ListInDoubt are unary calls with a deadline, wait-for-ready.
  */
 import * as grpc from '@grpc/grpc-js';
+import { queryResultFromPb, readResultFromPb } from '../common/api-codec.ts';
 import {
   describeFromPb,
   inDoubtFromPb,
-  queryResultFromPb,
-  readResultFromPb,
   sessionReplyFromPb,
   sessionRequestToPb,
   shardMetadataKey,
   shardQueryToPb,
   shardReadToPb,
   txnStateFromPb,
-  type Pb,
   type SessionReply,
-} from '../common/api-codec.ts';
+} from '../common/protocol-codec.ts';
+import { type Pb } from '../common/pb-fields.ts';
 import { assert } from '../common/assert.ts';
 import { backoffDelayMs, type BackoffPolicy } from '../common/backoff.ts';
 import { TwopcError, describeError } from '../common/errors.ts';

@@ -18,7 +18,9 @@
  * cached per address and closed by `close()`.
  */
 import * as grpc from '@grpc/grpc-js';
-import { shardMetadataKey, txnStateFromPb, txnViewFromPb, type Pb } from '../common/api-codec.ts';
+import { txnViewFromPb } from '../common/api-codec.ts';
+import { shardMetadataKey, txnStateFromPb } from '../common/protocol-codec.ts';
+import { type Pb } from '../common/pb-fields.ts';
 import { TwopcError, describeError } from '../common/errors.ts';
 import { fromStatus } from '../common/grpc-status.ts';
 import { CHANNEL_OPTIONS, loadServices } from '../common/proto.ts';

@@ -4,14 +4,13 @@
  * calls go to the store directly. Every error leaves through common/grpc-status.ts.
  */
 import * as grpc from '@grpc/grpc-js';
+import { queryResultToPb, readResultToPb } from '../common/api-codec.ts';
 import {
   ackToPb,
   decisionFromPb,
   describeToPb,
   inDoubtToPb,
   prepareFromPb,
-  queryResultToPb,
-  readResultToPb,
   sessionErrorText,
   sessionRequestFromPb,
   shardMetadataKey,
@@ -20,8 +19,8 @@ import {
   txnStateRequestFromPb,
   txnStateToPb,
   voteToPb,
-  type Pb,
-} from '../common/api-codec.ts';
+} from '../common/protocol-codec.ts';
+import { type Pb } from '../common/pb-fields.ts';
 import { TwopcError, type ErrorCode } from '../common/errors.ts';
 import { toStatus, type StatusError } from '../common/grpc-status.ts';
 import type { Logger } from '../common/log.ts';

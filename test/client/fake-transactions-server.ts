@@ -4,7 +4,7 @@
  * — N conflict aborts, then a commit — without a coordinator.
  */
 import * as grpc from '@grpc/grpc-js';
-import type { Pb } from '../../common/api-codec.ts';
+import type { Pb } from '../../common/pb-fields.ts';
 import { loadServices } from '../../common/proto.ts';
 import type { TransactionsMethod } from '../../client/transactions-stub.ts';
 import { TRANSACTIONS_METHODS } from '../../client/transactions-stub.ts';

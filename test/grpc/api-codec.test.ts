@@ -8,7 +8,11 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import * as codec from '../../common/api-codec.ts';
+import * as apiCodec from '../../common/api-codec.ts';
+import * as protocolCodec from '../../common/protocol-codec.ts';
+import type { Pb } from '../../common/pb-fields.ts';
+
+const codec = { ...apiCodec, ...protocolCodec };
 import { TwopcError } from '../../common/errors.ts';
 import { PROTO_ROOT, loadServices } from '../../common/proto.ts';
 import type { ClientOp, TxnOutcome, TxnView } from '../../common/api.ts';
@@ -243,7 +247,7 @@ describe('public API codec', () => {
     const page = res(
       tx.ListTransactions,
       codec.txnPageToPb({ transactions: [view], nextPageToken: 'n' }),
-    ) as codec.Pb;
+    ) as Pb;
     expect(page.next_page_token).toBe('n');
     expect(codec.txnViewFromPb((page.transactions as unknown[])[0])).toEqual(view);
 

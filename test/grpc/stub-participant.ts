@@ -5,7 +5,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { CHANNEL_OPTIONS, loadServices } from '../../common/proto.ts';
-import type { Pb } from '../../common/api-codec.ts';
+import type { Pb } from '../../common/pb-fields.ts';
 
 export interface HeldMessage {
   readonly seq: string;
