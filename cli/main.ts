@@ -3,10 +3,13 @@
  * `run(argv)` (the arguments after the command name), and resolves with the process's exit code.
  * Errors are printed by `cli/exit.ts`: one line, exit 2 for usage mistakes, 1 for failures.
  */
+import * as bench from './bench.ts';
 import * as coordinator from './coordinator.ts';
 import * as dev from './dev.ts';
 import * as failpoints from './failpoints.ts';
 import * as participant from './participant.ts';
+import * as recover from './recover.ts';
+import * as shard from './shard.ts';
 import { EXIT_OK, EXIT_USAGE, reportError } from './exit.ts';
 import { wantsHelp } from './args.ts';
 import { invalidArgument } from '../common/errors.ts';
@@ -14,6 +17,13 @@ import { invalidArgument } from '../common/errors.ts';
 export interface Command {
   readonly summary: string;
   readonly usage: string;
+  /**
+   * Subcommands (`restore`, `replica ls`) that print their own usage: for `<command> <sub> … --help`
+   * main() hands the arguments to `run` instead of printing the command's usage.
+   */
+  readonly subcommands?: readonly string[];
+  /** The usage for `<command> <argv…> --help`, when it depends on the arguments (a subcommand's). */
+  helpFor?(argv: readonly string[]): string;
   run(argv: readonly string[]): Promise<number>;
 }
 
@@ -22,6 +32,9 @@ export const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
   coordinator,
   participant,
   failpoints,
+  bench,
+  recover,
+  shard,
 });
 
 export function topUsage(): string {
@@ -48,6 +61,11 @@ function lookup(name: string): Command {
   return command;
 }
 
+/** True if `argv` starts with one of the command's self-documenting subcommands (its words in order). */
+function namesSubcommand(command: Command, argv: readonly string[]): boolean {
+  return (command.subcommands ?? []).some((sub) => sub.split(' ').every((word, i) => argv[i] === word));
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   try {
     const [name, ...rest] = argv;
@@ -61,8 +79,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return EXIT_OK;
     }
     const command = lookup(name);
-    if (wantsHelp(rest)) {
-      process.stdout.write(command.usage);
+    if (wantsHelp(rest) && !namesSubcommand(command, rest)) {
+      process.stdout.write(command.helpFor?.(rest) ?? command.usage);
       return EXIT_OK;
     }
     return await command.run(rest);

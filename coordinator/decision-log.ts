@@ -5,7 +5,11 @@
  *     (none) --logIntent--> INTENT --logCommit--> COMMITTED --logEnd--> COMMITTED + ended
  *                              \----logOutcome--> ABORTED / COMMITTED (one phase, ended)
  *
- * plus a separate audit trail of heuristic (operator) decisions.
+ * plus a separate audit trail of heuristic (operator) decisions. A heuristic decision made through
+ * `HeuristicDecisionLog` (the recovery CLI's force-commit / force-abort) also writes the decision
+ * itself as an ordinary record: a COMMITTED record with a fresh decisionSeq, re-driven like any other
+ * until END, or an ABORTED one with reason HEURISTIC. Everything that reads the log (restart re-drive,
+ * GetTransaction, idempotent retries, `recover resolve`) then follows the operator's decision.
  *
  * - INTENT: a keyed transaction's idempotency key, txn id and shards, forced before any prepare is
  *   sent, so a retry after a crash finds the transaction.
@@ -83,6 +87,37 @@ export interface HeuristicRecord {
   readonly operator: string;
   readonly note: string;
   readonly atMs: number;
+}
+
+/** An operator's decision for a transaction the log holds no decision for. */
+export interface HeuristicDecision extends HeuristicRecord {
+  /** Every shard of the transaction: the ones a COMMIT is delivered to (and re-driven to) until END. */
+  readonly shards: readonly string[];
+  /** When the transaction started, if the log has no INTENT saying so. */
+  readonly startedAtMs: number;
+}
+
+export type HeuristicDecisionResult =
+  | { readonly recorded: true; readonly decisionSeq: bigint }
+  /** Nothing written: the log already holds a decision (not an INTENT) or a heuristic for the txn. */
+  | {
+      readonly recorded: false;
+      readonly existing: DecisionRecord | undefined;
+      readonly heuristics: readonly HeuristicRecord[];
+    };
+
+/** A log that can record heuristic decisions atomically with their audit row (the recovery CLI's). */
+export interface HeuristicDecisionLog {
+  /**
+   * Forced, in one local transaction: the audit row, and the decision as an ordinary record (see the
+   * top of this file). Refuses (writes nothing, resolves `recorded: false`) when the log already holds
+   * a COMMIT, an outcome or an earlier heuristic for the transaction: the check and the write are one
+   * transaction, so two operators cannot both decide. Resolves with the COMMIT's decisionSeq (0 for
+   * an abort).
+   */
+  logHeuristicDecision(decision: HeuristicDecision): Promise<HeuristicDecisionResult>;
+  /** The audit trail, oldest first, at most `limit`. */
+  listHeuristics(limit: number): Promise<readonly HeuristicRecord[]>;
 }
 
 /** A record's place in its life, for listing: INTENT, COMMITTING (COMMIT, no END), COMMITTED, ABORTED. */

@@ -9,9 +9,7 @@
  * Seqs are handed out inside the batch's write transaction (BEGIN IMMEDIATE) from `twopc_meta`, so
  * they stay unique and increasing even if a second process (e.g. the recovery CLI) writes the file.
  */
-import { mkdirSync } from 'node:fs';
-import path from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { AssertionError, assert } from '../../common/assert.ts';
 import { TwopcError, describeError, unavailable } from '../../common/errors.ts';
 import type {
@@ -19,33 +17,20 @@ import type {
   DecisionLog,
   DecisionLogStats,
   DecisionRecord,
+  HeuristicDecision,
+  HeuristicDecisionLog,
+  HeuristicDecisionResult,
   HeuristicRecord,
   IntentRecord,
   LogListQuery,
-  LogStatus,
   OutcomeRecord,
 } from '../decision-log.ts';
 import { GroupCommitQueue, type BatchItem, type BatchSummary, type ItemResult } from './group-commit.ts';
-import {
-  DECISION_COLUMNS,
-  SCHEMA_SQL,
-  SCHEMA_VERSION,
-  heuristicFromRow,
-  recordFromRow,
-  rowParams,
-  type DecisionRow,
-  type HeuristicRow,
-} from './sqlite-schema.ts';
+import { openLogFile, type LogOpenMode } from './sqlite-open.ts';
+import { LogTables } from './sqlite-tables.ts';
 
 /** A reader (e.g. the recovery CLI) may hold the file briefly; wait this long before failing. */
 const busyTimeoutMs = 5_000;
-
-const STATUS_SQL: Record<LogStatus, string> = {
-  INTENT: "state = 'INTENT'",
-  COMMITTING: "(state = 'COMMITTED' AND ended_at_ms = 0)",
-  COMMITTED: "(state = 'COMMITTED' AND ended_at_ms > 0)",
-  ABORTED: "state = 'ABORTED'",
-};
 
 function isRecordLevelError(err: unknown): boolean {
   if (err instanceof AssertionError) return true;
@@ -53,48 +38,50 @@ function isRecordLevelError(err: unknown): boolean {
   return typeof code === 'string' && code.startsWith('SQLITE_CONSTRAINT');
 }
 
-export class SqliteDecisionLog implements DecisionLog {
+export interface SqliteDecisionLogOptions {
+  readonly onBatch?: (summary: BatchSummary) => void;
+  /** Default `coordinator`; see sqlite-open.ts for what each mode may do. */
+  readonly mode?: LogOpenMode;
+  /** `tool` mode only: create the file if it does not exist (default false). */
+  readonly create?: boolean;
+}
+
+export class SqliteDecisionLog implements DecisionLog, HeuristicDecisionLog {
   readonly epoch: bigint;
+  /** False when opened `read-only`: every write rejects with FAILED_PRECONDITION. */
+  readonly writable: boolean;
   private readonly db: Database.Database;
   private readonly queue: GroupCommitQueue;
   private synchronous: 'FULL' | 'NORMAL' = 'FULL';
   private closed = false;
-  private readonly statements = new Map<string, Database.Statement>();
+  private readonly tables: LogTables;
   private readonly savepoint: (apply: () => unknown) => unknown;
   private batches = 0;
   private records = 0;
   private batchRecordsMax = 0;
 
-  /** Opens (creating the file and its directory if missing) and bumps the epoch, durably. */
-  static open(file: string, options: { onBatch?: (summary: BatchSummary) => void } = {}): SqliteDecisionLog {
-    mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-    return new SqliteDecisionLog(new Database(file, { timeout: busyTimeoutMs }), options.onBatch);
+  /**
+   * Opens the log. The default (`coordinator` mode) creates the file and its directory if missing
+   * and bumps the epoch, durably; `tool` and `read-only` never bump it (sqlite-open.ts).
+   */
+  static open(file: string, options: SqliteDecisionLogOptions = {}): SqliteDecisionLog {
+    const opened = openLogFile(file, options.mode ?? 'coordinator', {
+      busyTimeoutMs,
+      ...(options.create === undefined ? {} : { create: options.create }),
+    });
+    return new SqliteDecisionLog(opened.db, opened.epoch, opened.writable, options.onBatch);
   }
 
-  private constructor(db: Database.Database, onBatch?: (summary: BatchSummary) => void) {
+  private constructor(
+    db: Database.Database,
+    epoch: bigint,
+    writable: boolean,
+    onBatch?: (summary: BatchSummary) => void,
+  ) {
     this.db = db;
-    db.defaultSafeIntegers(true);
-    db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
-    db.exec(SCHEMA_SQL);
-    const version = db
-      .prepare("SELECT value FROM twopc_meta WHERE name = 'schema_version'")
-      .pluck()
-      .get() as bigint;
-    if (version !== SCHEMA_VERSION) {
-      db.close();
-      throw new TwopcError(
-        'FAILED_PRECONDITION',
-        `decision log schema version ${version} is not ${SCHEMA_VERSION}`,
-        {
-          hint: 'open it with the twopc version that wrote it',
-        },
-      );
-    }
-    this.epoch = db
-      .prepare("UPDATE twopc_meta SET value = value + 1 WHERE name = 'epoch' RETURNING value")
-      .pluck()
-      .get() as bigint;
+    this.epoch = epoch;
+    this.writable = writable;
+    this.tables = new LogTables(db);
     this.savepoint = db.transaction((apply: () => unknown) => apply());
     this.queue = new GroupCommitQueue(
       (items, forced) => this.runBatch(items, forced),
@@ -109,15 +96,15 @@ export class SqliteDecisionLog implements DecisionLog {
 
   logIntent(r: IntentRecord): Promise<string> {
     assert(r.idempotencyKey !== '', 'logIntent needs a key');
-    return this.queue.enqueue(true, () => {
-      const owner = this.selectByKey(r.idempotencyKey);
+    return this.enqueue(true, () => {
+      const owner = this.tables.selectByKey(r.idempotencyKey);
       if (owner !== undefined) return owner.txnId;
-      const existing = this.select(r.txnId);
+      const existing = this.tables.select(r.txnId);
       if (existing !== undefined) {
         assert(existing.idempotencyKey === r.idempotencyKey, `intent for ${r.txnId} under a second key`);
         return r.txnId;
       }
-      this.insert({
+      this.tables.insert({
         txnId: r.txnId,
         state: 'INTENT',
         shards: r.shards,
@@ -135,19 +122,15 @@ export class SqliteDecisionLog implements DecisionLog {
   }
 
   logCommit(r: CommitRecord): Promise<bigint> {
-    return this.queue.enqueue(true, () => {
-      const existing = this.select(r.txnId);
+    return this.enqueue(true, () => {
+      const existing = this.tables.select(r.txnId);
       if (existing?.state === 'COMMITTED' && existing.decisionSeq > 0n) return existing.decisionSeq;
       assert(
         existing === undefined || existing.state === 'INTENT',
         `COMMIT for ${r.txnId}, which is recorded ${existing?.state}`,
       );
-      const seq = this.stmt(
-        "UPDATE twopc_meta SET value = value + 1 WHERE name = 'decision_seq' RETURNING value",
-      )
-        .pluck()
-        .get() as bigint;
-      this.insert({
+      const seq = this.tables.nextSeq();
+      this.tables.insert({
         txnId: r.txnId,
         state: 'COMMITTED',
         shards: r.shards,
@@ -165,14 +148,14 @@ export class SqliteDecisionLog implements DecisionLog {
   }
 
   logOutcome(r: OutcomeRecord): Promise<void> {
-    return this.queue.enqueue(false, () => {
-      const existing = this.select(r.txnId);
+    return this.enqueue(false, () => {
+      const existing = this.tables.select(r.txnId);
       if (existing?.state === r.outcome) return;
       assert(
         existing === undefined || existing.state === 'INTENT',
         `outcome ${r.outcome} for ${r.txnId}, which is recorded ${existing?.state}`,
       );
-      this.insert({
+      this.tables.insert({
         txnId: r.txnId,
         state: r.outcome,
         shards: r.shards,
@@ -191,66 +174,58 @@ export class SqliteDecisionLog implements DecisionLog {
 
   logEnd(txnId: string, atMs: number): Promise<void> {
     assert(atMs > 0, 'logEnd needs a time');
-    return this.queue.enqueue(false, () => {
-      this.stmt(
-        "UPDATE twopc_decisions SET ended_at_ms = ? WHERE txn_id = ? AND state = 'COMMITTED' AND ended_at_ms = 0",
-      ).run(BigInt(atMs), txnId);
+    return this.enqueue(false, () => {
+      this.tables.setEnded(txnId, atMs);
     });
   }
 
   logHeuristic(r: HeuristicRecord): Promise<void> {
     assert(r.txnId !== '' && r.operator !== '', 'heuristic record needs a txn id and an operator');
-    return this.queue.enqueue(true, () => {
-      this.stmt(
-        'INSERT INTO twopc_heuristics (txn_id, outcome, operator, note, at_ms) VALUES (?, ?, ?, ?, ?)',
-      ).run(r.txnId, r.outcome, r.operator, r.note, BigInt(r.atMs));
-    });
+    return this.enqueue(true, () => this.tables.insertHeuristic(r));
+  }
+
+  logHeuristicDecision(r: HeuristicDecision): Promise<HeuristicDecisionResult> {
+    assert(
+      r.txnId !== '' && r.operator !== '' && r.shards.length > 0,
+      'heuristic decision needs a txn id, an operator and shards',
+    );
+    return this.enqueue(true, () => this.tables.heuristicDecision(r));
   }
 
   async get(txnId: string): Promise<DecisionRecord | undefined> {
     this.checkOpen();
-    return this.select(txnId);
+    return this.tables.select(txnId);
   }
 
   async byIdempotencyKey(key: string): Promise<DecisionRecord | undefined> {
     this.checkOpen();
-    return this.selectByKey(key);
+    return this.tables.selectByKey(key);
   }
 
   async unfinished(afterSeq: bigint, limit: number): Promise<readonly DecisionRecord[]> {
     this.checkOpen();
-    const rows = this.stmt(
-      `SELECT ${DECISION_COLUMNS} FROM twopc_decisions WHERE state = 'COMMITTED' AND ended_at_ms = 0 ` +
-        'AND decision_seq IS NOT NULL AND decision_seq > ? ORDER BY decision_seq LIMIT ?',
-    ).all(afterSeq, BigInt(limit)) as DecisionRow[];
-    return rows.map(recordFromRow);
+    return this.tables.unfinished(afterSeq, limit);
   }
 
   async list(q: LogListQuery): Promise<readonly DecisionRecord[]> {
     this.checkOpen();
-    const statuses =
-      q.statuses.length === 0 ? '' : ` AND (${q.statuses.map((s) => STATUS_SQL[s]).join(' OR ')})`;
-    const rows = this.stmt(
-      `SELECT ${DECISION_COLUMNS} FROM twopc_decisions WHERE txn_id > ?${statuses} ORDER BY txn_id LIMIT ?`,
-    ).all(q.afterTxnId, BigInt(q.limit)) as DecisionRow[];
-    return rows.map(recordFromRow);
+    return this.tables.list(q);
   }
 
   async heuristics(txnId: string): Promise<readonly HeuristicRecord[]> {
     this.checkOpen();
-    const rows = this.stmt(
-      'SELECT txn_id, outcome, operator, note, at_ms FROM twopc_heuristics WHERE txn_id = ? ORDER BY id',
-    ).all(txnId) as HeuristicRow[];
-    return rows.map(heuristicFromRow);
+    return this.tables.heuristics(txnId);
+  }
+
+  async listHeuristics(limit: number): Promise<readonly HeuristicRecord[]> {
+    this.checkOpen();
+    return this.tables.allHeuristics(limit);
   }
 
   async gc(beforeMs: number, limit: number): Promise<number> {
     this.checkOpen();
-    const result = this.stmt(
-      'DELETE FROM twopc_decisions WHERE txn_id IN (SELECT txn_id FROM twopc_decisions ' +
-        'WHERE done_at_ms IS NOT NULL AND done_at_ms < ? LIMIT ?)',
-    ).run(BigInt(beforeMs), BigInt(limit));
-    return result.changes;
+    this.checkWritable();
+    return this.tables.gc(beforeMs, limit);
   }
 
   stats(): DecisionLogStats {
@@ -264,36 +239,23 @@ export class SqliteDecisionLog implements DecisionLog {
     this.db.close();
   }
 
-  private stmt(sql: string): Database.Statement {
-    let s = this.statements.get(sql);
-    if (s === undefined) {
-      s = this.db.prepare(sql);
-      this.statements.set(sql, s);
-    }
-    return s;
-  }
-
   private checkOpen(): void {
     if (this.closed) throw unavailable('decision log is closed');
   }
 
-  private select(txnId: string): DecisionRecord | undefined {
-    const row = this.stmt(`SELECT ${DECISION_COLUMNS} FROM twopc_decisions WHERE txn_id = ?`).get(txnId) as
-      DecisionRow | undefined;
-    return row === undefined ? undefined : recordFromRow(row);
+  private checkWritable(): void {
+    if (!this.writable)
+      throw new TwopcError('FAILED_PRECONDITION', 'decision log is open read-only: no writes');
   }
 
-  private selectByKey(key: string): DecisionRecord | undefined {
-    const row = this.stmt(`SELECT ${DECISION_COLUMNS} FROM twopc_decisions WHERE idempotency_key = ?`).get(
-      key,
-    ) as DecisionRow | undefined;
-    return row === undefined ? undefined : recordFromRow(row);
-  }
-
-  private insert(record: DecisionRecord): void {
-    this.stmt(
-      `INSERT OR REPLACE INTO twopc_decisions (${DECISION_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)`,
-    ).run(...rowParams(record));
+  /** Every write goes through the group-commit queue; a read-only log refuses it up front. */
+  private enqueue<T>(forced: boolean, apply: () => T): Promise<T> {
+    try {
+      this.checkWritable();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.queue.enqueue(forced, apply);
   }
 
   private runBatch(items: readonly BatchItem[], forced: boolean): ItemResult[] {
