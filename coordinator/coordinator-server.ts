@@ -1,5 +1,6 @@
 /**
- * A coordinator process's gRPC face: opens `<dataDir>/decisions.db`, connects to the participants,
+ * A coordinator process's gRPC face: opens its decision log (`decisionLog`, by default the SQLite file
+ * `<dataDir>/decisions.db`; a Redis log is checked for durability first), connects to the participants,
  * starts the Coordinator (which re-drives unfinished commits from the log before anything else), and
  * only then serves `twopc.v1.Transactions` on `listen`.
  *
@@ -7,9 +8,7 @@
  * cancelled), close the coordinator, the participant clients and the log, in that order: an
  * in-flight Execute still needs all three.
  */
-import { mkdirSync } from 'node:fs';
 import { hostname } from 'node:os';
-import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { invalidArgument } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
@@ -19,7 +18,13 @@ import { listenGrpc, splitHostPort, type GrpcListener } from '../participant/par
 import { createTransactionsService } from './api-service.ts';
 import type { CoordinatorConfig } from './config.ts';
 import { Coordinator } from './coordinator.ts';
-import { SqliteDecisionLog } from './decision-log/sqlite.ts';
+import type { DecisionLog } from './decision-log.ts';
+import { openDecisionLog } from './decision-log/open.ts';
+import {
+  defaultDecisionLogPath,
+  describeDecisionLogSpec,
+  type DecisionLogSpec,
+} from './decision-log/spec.ts';
 import { GrpcParticipantClient, type GrpcParticipantClientConfig } from './grpc-participant-client.ts';
 
 /** How long close() lets in-flight API calls finish before cancelling them. */
@@ -28,7 +33,10 @@ export const coordinatorCloseGraceMs = 5_000;
 export interface CoordinatorServerOptions {
   /** HOST:PORT; port 0 picks a free one (see `address`). */
   readonly listen: string;
-  readonly dataDir: string;
+  /** Where the default SQLite log lives; needed only when `decisionLog` is not given. */
+  readonly dataDir?: string;
+  /** The decision log; default `sqlite:<dataDir>/decisions.db`. */
+  readonly decisionLog?: DecisionLogSpec;
   readonly participants: ReadonlyArray<{ readonly shard: string; readonly address: string }>;
   /** Default: `coordinator@<hostname>`, stable across restarts on one machine. */
   readonly coordinatorId?: string;
@@ -48,9 +56,15 @@ export interface CoordinatorServer {
 export async function startCoordinatorServer(options: CoordinatorServerOptions): Promise<CoordinatorServer> {
   const { host } = splitHostPort(options.listen);
   const logger = options.logger;
+  const spec = decisionLogSpec(options);
   const clients = participantClients(options, logger);
-  mkdirSync(options.dataDir, { recursive: true });
-  const log = SqliteDecisionLog.open(path.join(options.dataDir, 'decisions.db'));
+  let log: DecisionLog;
+  try {
+    log = await openDecisionLog(spec, logger.child('decision-log'));
+  } catch (err) {
+    for (const client of clients.values()) client.close();
+    throw err;
+  }
   const coordinator = new Coordinator({
     coordinatorId: options.coordinatorId ?? `coordinator@${hostname()}`,
     log,
@@ -78,7 +92,12 @@ export async function startCoordinatorServer(options: CoordinatorServerOptions):
     throw err;
   }
   const address = `${host}:${listener.port}`;
-  logger.info('coordinator serving', { address, participants: options.participants.length });
+  logger.info('coordinator serving', {
+    address,
+    participants: options.participants.length,
+    decisionLog: describeDecisionLogSpec(spec),
+    epoch: log.epoch,
+  });
 
   let closing: Promise<void> | undefined;
   const close = async () => {
@@ -87,6 +106,13 @@ export async function startCoordinatorServer(options: CoordinatorServerOptions):
     logger.info('coordinator stopped');
   };
   return { address, coordinator, participants: clients, close: () => (closing ??= close()) };
+}
+
+function decisionLogSpec(options: CoordinatorServerOptions): DecisionLogSpec {
+  if (options.decisionLog !== undefined) return options.decisionLog;
+  if (options.dataDir === undefined || options.dataDir === '')
+    throw invalidArgument('coordinator: give a data dir or a decision log');
+  return { kind: 'sqlite', path: defaultDecisionLogPath(options.dataDir) };
 }
 
 function participantClients(

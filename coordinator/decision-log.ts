@@ -21,7 +21,9 @@
  * "Forced" means durable (fsynced) when the promise resolves. "Lazy" means the record is written by
  * the time the promise resolves but may be lost in a crash; every lazy record can be reconstructed
  * (END by re-driving the COMMIT, an outcome by asking the shards), so losing one costs work, not
- * correctness. Backends: `decision-log/sqlite.ts` (embedded, group commit); Redis later.
+ * correctness. Backends: `decision-log/sqlite.ts` (embedded, group commit) and `decision-log/redis.ts`
+ * (Redis, Sentinel or Cluster; durability checked at open); `decision-log/spec.ts` picks one from
+ * `--decision-log`. Both pass test/coordinator/decision-log-contract.ts.
  */
 import { assert } from '../common/assert.ts';
 import { ABORT_REASONS, type AbortReason } from '../common/protocol.ts';

@@ -1,0 +1,244 @@
+/**
+ * The decision log on Redis (ioredis: one server, Sentinel, or Cluster), with the contracts of
+ * DecisionLog and HeuristicDecisionLog (decision-log.ts), for coordinators that share one log.
+ *
+ * - Durable when a forced write resolves: the server was checked at open (redis-durability.ts) to
+ *   fsync its AOF before replying (`appendfsync always`), or every forced batch ends with WAIT for
+ *   the replicas the operator asked for. Lazy writes are the same commands without the WAIT.
+ * - Atomic: each record is written by one Lua script that also keeps its indexes (status, unfinished,
+ *   done) and refuses what SQLite refuses (a COMMIT for an ABORTED transaction...). Scripts touch one
+ *   slot group each, so the log runs on Redis Cluster; the key layout and what it costs are in
+ *   redis-keys.ts.
+ * - Group commit: writes of one event-loop turn share pipelines (redis-batch.ts).
+ * - Bounded: GC removes ENDed commits, outcomes and stale INTENTs past retention (redis-gc.ts);
+ *   nothing has a TTL, so a `volatile-*` eviction policy never touches the log. Heuristic records
+ *   are kept forever, as in SQLite.
+ *
+ * Idempotency keys, two slots: an INTENT is written first (in the transaction's group), then its key
+ * is claimed (`SET NX GET` in the key's group); if another transaction holds the key, this INTENT is
+ * dropped and the holder's id returned, as SQLite does. Because a record always exists before its
+ * claim, a claim whose record is gone is stale and is taken over. A crash between the two steps leaves
+ * an unclaimed INTENT: nothing was prepared under it (logIntent had not resolved), and GC removes it.
+ * Where SQLite refuses a COMMIT or an outcome whose key belongs to another transaction (unique index),
+ * this backend writes the record and leaves the key with its first owner: the coordinator never asks
+ * for that (a keyed transaction claims its key with an INTENT first).
+ */
+import type { Logger } from '../../common/log.ts';
+import { silentLogger } from '../../common/log.ts';
+import { assert } from '../../common/assert.ts';
+import { TwopcError, unavailable } from '../../common/errors.ts';
+import type {
+  CommitRecord,
+  DecisionLog,
+  DecisionLogStats,
+  DecisionRecord,
+  HeuristicDecision,
+  HeuristicDecisionLog,
+  HeuristicDecisionResult,
+  HeuristicRecord,
+  IntentRecord,
+  LogListQuery,
+  OutcomeRecord,
+} from '../decision-log.ts';
+import { RedisWriteBatcher, type RedisBatchSummary, type RedisWrite } from './redis-batch.ts';
+import { RedisConnection } from './redis-connection.ts';
+import { checkDurability, type DurabilityPlan, type DurabilityPolicy } from './redis-durability.ts';
+import { collectGarbage } from './redis-gc.ts';
+import { KeyLayout } from './redis-keys.ts';
+import { openRedisMeta } from './redis-meta.ts';
+import { RedisLogReader } from './redis-reads.ts';
+import {
+  commitWrite,
+  endWrite,
+  heuristicDecisionWrite,
+  heuristicWrite,
+  intentWrite,
+  outcomeWrite,
+} from './redis-writes.ts';
+import { parseRedisLogUrl, type RedisLogUrl } from './redis-url.ts';
+import type { LogOpenMode } from './sqlite-open.ts';
+
+export interface RedisDecisionLogOptions {
+  /** As for SQLite: `coordinator` bumps the epoch; `tool` and `read-only` never do (default coordinator). */
+  readonly mode?: LogOpenMode;
+  /** `tool` mode only: create the log's meta keys if missing (default false). */
+  readonly create?: boolean;
+  /** Required for `coordinator` and `tool`; `read-only` never writes and skips the check. */
+  readonly durability?: DurabilityPolicy;
+  readonly logger?: Logger;
+  /** Default redisCommandTimeoutMs (5 s); tests shorten it to see writes whose outcome is unknown. */
+  readonly commandTimeoutMs?: number;
+  readonly onBatch?: (summary: RedisBatchSummary) => void;
+}
+
+export interface RedisLogStats extends DecisionLogStats {
+  /** Pipelines sent (round trips, each with at most one WAIT), reads and GC included. */
+  readonly pipelines: number;
+}
+
+export class RedisDecisionLog implements DecisionLog, HeuristicDecisionLog {
+  readonly writable: boolean;
+  private closed = false;
+  private batches = 0;
+  private records = 0;
+  private batchRecordsMax = 0;
+  private readonly batcher: RedisWriteBatcher;
+  private readonly reader: RedisLogReader;
+
+  private constructor(
+    private readonly connection: RedisConnection,
+    private readonly layout: KeyLayout,
+    readonly epoch: bigint,
+    readonly durability: DurabilityPlan | undefined,
+    mode: LogOpenMode,
+    onBatch?: (summary: RedisBatchSummary) => void,
+  ) {
+    this.writable = mode !== 'read-only';
+    const wait =
+      durability === undefined
+        ? undefined
+        : { replicas: durability.waitReplicas, timeoutMs: durability.waitTimeoutMs };
+    this.batcher = new RedisWriteBatcher(connection, layout, wait, (summary) => {
+      this.batches++;
+      this.records += summary.size;
+      this.batchRecordsMax = Math.max(this.batchRecordsMax, summary.size);
+      onBatch?.(summary);
+    });
+    this.reader = new RedisLogReader(connection, layout);
+  }
+
+  /**
+   * Connects, checks durability (refusing a non-durable server: FAILED_PRECONDITION), creates or
+   * checks the log's meta keys, and takes the epoch (INCR in `coordinator` mode).
+   */
+  static async open(
+    url: string | RedisLogUrl,
+    options: RedisDecisionLogOptions = {},
+  ): Promise<RedisDecisionLog> {
+    const parsed = typeof url === 'string' ? parseRedisLogUrl(url) : url;
+    const mode = options.mode ?? 'coordinator';
+    const logger = options.logger ?? silentLogger;
+    const connection = await RedisConnection.open(parsed, logger, options.commandTimeoutMs);
+    try {
+      let plan: DurabilityPlan | undefined;
+      if (mode !== 'read-only') {
+        assert(options.durability !== undefined, 'a writable Redis log needs a durability policy');
+        plan = await checkDurability(connection.masters(), options.durability, parsed.display);
+      }
+      const wait =
+        plan === undefined ? undefined : { replicas: plan.waitReplicas, timeoutMs: plan.waitTimeoutMs };
+      const meta = await openRedisMeta(connection, parsed, mode, options.create === true, wait);
+      return new RedisDecisionLog(
+        connection,
+        new KeyLayout(meta.groups),
+        meta.epoch,
+        plan,
+        mode,
+        options.onBatch,
+      );
+    } catch (err) {
+      await connection.close();
+      throw err;
+    }
+  }
+
+  logIntent(r: IntentRecord): Promise<string> {
+    return this.write(() => intentWrite(r)) as Promise<string>;
+  }
+
+  logCommit(r: CommitRecord): Promise<bigint> {
+    return this.write(() => commitWrite(r)) as Promise<bigint>;
+  }
+
+  logOutcome(r: OutcomeRecord): Promise<void> {
+    return this.write(() => outcomeWrite(r)) as Promise<void>;
+  }
+
+  logEnd(txnId: string, atMs: number): Promise<void> {
+    return this.write(() => endWrite(txnId, atMs)) as Promise<void>;
+  }
+
+  logHeuristic(r: HeuristicRecord): Promise<void> {
+    return this.write(() => heuristicWrite(r)) as Promise<void>;
+  }
+
+  async logHeuristicDecision(r: HeuristicDecision): Promise<HeuristicDecisionResult> {
+    const decisionSeq = (await this.write(() => heuristicDecisionWrite(r))) as bigint | undefined;
+    if (decisionSeq !== undefined) return { recorded: true, decisionSeq };
+    return { recorded: false, existing: await this.get(r.txnId), heuristics: await this.heuristics(r.txnId) };
+  }
+
+  async get(txnId: string): Promise<DecisionRecord | undefined> {
+    this.checkOpen();
+    return this.reader.get(txnId);
+  }
+
+  async byIdempotencyKey(key: string): Promise<DecisionRecord | undefined> {
+    this.checkOpen();
+    return this.reader.byIdempotencyKey(key);
+  }
+
+  async unfinished(afterSeq: bigint, limit: number): Promise<readonly DecisionRecord[]> {
+    this.checkOpen();
+    return this.reader.unfinished(afterSeq, limit);
+  }
+
+  async list(q: LogListQuery): Promise<readonly DecisionRecord[]> {
+    this.checkOpen();
+    return this.reader.list(q);
+  }
+
+  async heuristics(txnId: string): Promise<readonly HeuristicRecord[]> {
+    this.checkOpen();
+    return this.reader.heuristics(txnId);
+  }
+
+  async listHeuristics(limit: number): Promise<readonly HeuristicRecord[]> {
+    this.checkOpen();
+    return this.reader.listHeuristics(limit);
+  }
+
+  async gc(beforeMs: number, limit: number): Promise<number> {
+    this.checkOpen();
+    this.checkWritable();
+    return collectGarbage(this.connection, this.layout, beforeMs, limit);
+  }
+
+  stats(): RedisLogStats {
+    return {
+      batches: this.batches,
+      records: this.records,
+      batchRecordsMax: this.batchRecordsMax,
+      pipelines: this.connection.pipelines,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.batcher.close();
+    await this.connection.close();
+  }
+
+  private checkOpen(): void {
+    if (this.closed) throw unavailable('decision log is closed');
+  }
+
+  private checkWritable(): void {
+    if (!this.writable)
+      throw new TwopcError('FAILED_PRECONDITION', 'decision log is open read-only: no writes');
+  }
+
+  /** Builds the write (which verifies it: a bad record rejects, nothing is sent) and queues it. */
+  private write(describe: () => RedisWrite): Promise<unknown> {
+    let w: RedisWrite;
+    try {
+      this.checkOpen();
+      this.checkWritable();
+      w = describe();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.batcher.enqueue(w);
+  }
+}
