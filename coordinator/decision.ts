@@ -16,6 +16,7 @@ import { AssertionError, assert } from '../common/assert.ts';
 import type { TxnOutcome } from '../common/api.ts';
 import { TwopcError, describeError, invalidArgument } from '../common/errors.ts';
 import { failpoint } from '../common/failpoints.ts';
+import { answerBeforeForced, mutation } from '../common/mutations.ts';
 import { backoffDelayMs } from '../common/backoff.ts';
 import type { ProtocolContext } from './protocol-context.ts';
 import { pause, settlesWithin } from './participant-call.ts';
@@ -24,6 +25,9 @@ import type { Transaction } from './transaction.ts';
 /** Forces the COMMIT record of a transaction in COMMIT_DECIDED, then starts phase two. */
 export async function forceCommit(ctx: ProtocolContext, txn: Transaction): Promise<TxnOutcome> {
   assert(txn.phase === 'COMMIT_DECIDED', `txn ${txn.id}: force commit in ${txn.phase}`);
+  // A deliberately broken build for the chaos harness's mutation check; off unless TWOPC_MUTATION says so.
+  if (mutation('answer-before-decision-forced'))
+    return answerBeforeForced(txn.id, async () => commitLogged(ctx, txn, await writeCommit(ctx, txn)));
   let decisionSeq: bigint;
   try {
     failpoint('coordinator.before-decision-logged');

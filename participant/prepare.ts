@@ -8,6 +8,7 @@
  * (YES / COMMITTED_ONE_PHASE, or the NO, or a NO for a tombstone) and changes nothing.
  */
 import { failpoint } from '../common/failpoints.ts';
+import { mutation } from '../common/mutations.ts';
 import { invalidArgument } from '../common/errors.ts';
 import type { AbortReason, PrepareMessage, Vote } from '../common/protocol.ts';
 import { applyOp, WorkingSet } from './after-image.ts';
@@ -120,7 +121,8 @@ function stage(ctx: ShardContext, m: PrepareMessage, envelope: Envelope): Vote {
   lockUniqueValues(ctx, m.txnId, images, locks);
   if (m.onePhase) return commitOnePhase(ctx, envelope, images);
   const pendingCount = writePending(ctx, m.txnId, images);
-  const lockCount = acquireLocks(ctx, m.txnId, locks);
+  // A deliberately broken build for the chaos harness's mutation check; off unless TWOPC_MUTATION says so.
+  const lockCount = mutation('release-locks-at-prepare') ? 0 : acquireLocks(ctx, m.txnId, locks);
   insertPrepared(ctx, { ...envelope, pendingCount, lockCount });
   return { txnId: m.txnId, vote: 'YES' };
 }
