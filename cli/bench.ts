@@ -57,7 +57,7 @@ const FLAGS = {
   scenarios: {
     kind: 'string',
     value: 'LIST',
-    description: '2shard = 2-shard transfer (2PC), 1shard = 1-shard transfer (one phase)',
+    description: '2shard (2PC), 1shard (one phase), 2shard-wal-async|sync (2shard, WAL shipped to s3rver)',
     default: SCENARIOS.join(','),
   },
   json: {
@@ -97,12 +97,16 @@ export const usage = formatUsage({
     'Runs money transfers in a closed loop on twopc (a coordinator and two participants, separate\n' +
     "processes, synchronous=FULL), on PostgreSQL's native two-phase commit (its own throw-away server,\n" +
     'PREPARE TRANSACTION / COMMIT PREPARED on two databases) and on one local SQLite file, alternating\n' +
-    'the systems slice by slice. Prints txn/s, p50/p99 latency, CPU and peak RSS per process and the\n' +
-    'ratio twopc / PostgreSQL per row, judges the targets of issue 7, and writes the same as JSON.',
+    'the systems slice by slice; and twopc again with its participants shipping their WAL (async and\n' +
+    'sync) to a throw-away s3rver. Prints txn/s, p50/p99 latency, CPU and peak RSS per process, the\n' +
+    'ratio twopc / PostgreSQL per row and the cost of WAL shipping, judges the targets of issue 7, and\n' +
+    'writes the same as JSON.',
   flags: FLAGS,
   notes: [
     `LISTs are comma-separated: --clients 1,16,64 (1 to ${clientsMax}), --systems ${SYSTEMS.join(',')},`,
-    `--scenarios ${SCENARIOS.join(',')}. Without PostgreSQL binaries that system is skipped with a note.`,
+    `--scenarios ${SCENARIOS.join(',')}.`,
+    'Without PostgreSQL binaries that system is skipped with a note; without s3rver (a dev dependency)',
+    'the WAL rows are. The cost of WAL shipping is measured against the 2shard row of the same clients.',
     'Progress goes to stderr, the table to stdout. Ctrl-C stops cleanly (and writes what was measured);',
     'a second Ctrl-C kills everything the bench started. See docs/benchmarks.md for what the numbers mean.',
     '',

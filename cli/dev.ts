@@ -8,8 +8,10 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describeError } from '../common/errors.ts';
+import { describeError, invalidArgument } from '../common/errors.ts';
 import { parseFailpoints } from '../common/failpoints.ts';
+import { parseReplicaUrl } from '../participant/replica/replica-url.ts';
+import { REPLICATION_MODES, type ReplicationMode } from '../participant/wal/config.ts';
 import { EXIT_FAILURE, EXIT_OK } from './exit.ts';
 import { formatUsage, parseFlags, parseIntFlag } from './args.ts';
 import { SupervisedProcess, describeExit } from './supervised-process.ts';
@@ -17,6 +19,13 @@ import { SupervisedProcess, describeExit } from './supervised-process.ts';
 export const DEFAULT_DEV_DATA_DIR = './.twopc-dev';
 export const DEFAULT_DEV_BASE_PORT = 7400;
 export const DEV_SHARDS = ['shard-a', 'shard-b', 'shard-c'] as const;
+/**
+ * The dev cluster ships every shard's WAL to `DIR/replica` (one replica for all three shards: its
+ * layout keeps each shard under its own name), so `npx twopc shard restore` works out of the box.
+ */
+export const DEV_REPLICA_SUBDIR = 'replica';
+/** `--replica none`: run the participants without WAL shipping. */
+const NO_REPLICA = 'none';
 /** How long a child may take to print its serving line (tsx compiles on first start; busy machines). */
 export const childStartTimeoutMs = 60_000;
 /** How long a child may take to stop after SIGTERM before it gets SIGKILL. */
@@ -39,6 +48,17 @@ const FLAGS = {
     description: 'coordinator port; the shards get BASE+1…',
     default: String(DEFAULT_DEV_BASE_PORT),
   },
+  replica: {
+    kind: 'string',
+    value: 'URL',
+    description: `where the shards' WAL is shipped: file://DIR, s3://…, or ${NO_REPLICA} (default file://DIR/${DEV_REPLICA_SUBDIR})`,
+  },
+  replication: {
+    kind: 'string',
+    value: 'MODE',
+    description: 'async (ship every second) or sync (a vote waits for the replica)',
+    default: 'async',
+  },
 } as const;
 
 export const summary = 'run a local cluster: a coordinator and three demo shards';
@@ -49,9 +69,15 @@ export const usage = formatUsage({
     'Runs a local cluster as child processes: a coordinator on 127.0.0.1:BASE and participants\n' +
     `${DEV_SHARDS.join(', ')} on BASE+1 to BASE+${DEV_SHARDS.length}, each shard with the demo accounts table of\n` +
     "examples/accounts.sql. Data and each process's log (DIR/logs/NAME.log) stay in DIR, so a restart\n" +
-    'continues where the last run stopped. Ctrl-C (SIGINT) or SIGTERM stops everything.',
+    "continues where the last run stopped. Each shard's WAL is shipped to DIR/replica (see `npx twopc\n" +
+    'shard restore`). Ctrl-C (SIGINT) or SIGTERM stops everything.',
   flags: FLAGS,
 });
+
+interface DevReplication {
+  readonly replicaUrl: string;
+  readonly mode: ReplicationMode;
+}
 
 type StopReason =
   | { readonly kind: 'signal'; readonly signal: NodeJS.Signals }
@@ -64,6 +90,7 @@ export async function run(argv: readonly string[]): Promise<number> {
   // The children read TWOPC_FAILPOINTS too: refuse a bad spec here, once, rather than four times.
   parseFailpoints(process.env.TWOPC_FAILPOINTS ?? '');
   const dataDir = path.resolve(flags['data-dir']);
+  const replication = parseDevReplication(flags.replica, flags.replication, dataDir);
   mkdirSync(path.join(dataDir, 'logs'), { recursive: true });
 
   const children: SupervisedProcess[] = [];
@@ -89,12 +116,12 @@ export async function run(argv: readonly string[]): Promise<number> {
   };
 
   try {
-    const up = startCluster(dataDir, basePort, launch).then(
+    const up = startCluster(dataDir, basePort, replication, launch).then(
       () => ({ kind: 'up' }) as const,
       (err: unknown) => ({ kind: 'failed', err }) as const,
     );
     const first = await Promise.race([up, stopRequested]);
-    if (first.kind === 'up') process.stdout.write(banner(dataDir, children));
+    if (first.kind === 'up') process.stdout.write(banner(dataDir, children, replication));
     const reason = first.kind === 'up' ? await stopRequested : first;
     if (reason.kind === 'failed') reportStartFailure(reason.err, children);
     if (reason.kind === 'died') reportDeath(reason.process);
@@ -109,12 +136,29 @@ export async function run(argv: readonly string[]): Promise<number> {
   }
 }
 
+/** The replica flags, checked here once (a bad URL is one line, not three children dying). */
+function parseDevReplication(
+  replica: string | undefined,
+  mode: string,
+  dataDir: string,
+): DevReplication | undefined {
+  if (!(REPLICATION_MODES as readonly string[]).includes(mode))
+    throw invalidArgument(`--replication: "${mode}" is not one of ${REPLICATION_MODES.join(', ')}`);
+  if (replica === NO_REPLICA) return undefined;
+  const replicaUrl = replica ?? `file://${path.join(dataDir, DEV_REPLICA_SUBDIR)}`;
+  parseReplicaUrl(replicaUrl);
+  return Object.freeze({ replicaUrl, mode: mode as ReplicationMode });
+}
+
 /** Participants first (the coordinator needs their addresses), then the coordinator. */
 async function startCluster(
   dataDir: string,
   basePort: number,
+  replication: DevReplication | undefined,
   launch: (name: string, args: string[]) => SupervisedProcess,
 ): Promise<void> {
+  const replicaArgs =
+    replication === undefined ? [] : ['--replica', replication.replicaUrl, '--replication', replication.mode];
   const coordinatorAddress = `${DEV_HOST}:${basePort}`;
   const shards = DEV_SHARDS.map((shard, i) =>
     launch(shard, [
@@ -127,6 +171,7 @@ async function startCluster(
         '--coordinator',
         coordinatorAddress,
       ],
+      ...replicaArgs,
     ]),
   );
   const addresses = await Promise.all(shards.map((s) => s.waitUntilServing(childStartTimeoutMs)));
@@ -181,13 +226,33 @@ function indent(text: string): string {
     .join('\n');
 }
 
+function replicaLines(dataDir: string, replication: DevReplication | undefined): string[] {
+  if (replication === undefined)
+    return ['WAL shipping: off (--replica none): a lost shard file is lost.', ''];
+  const url = replication.replicaUrl.startsWith('file://')
+    ? `file://${pastable(replication.replicaUrl.slice('file://'.length))}`
+    : replication.replicaUrl;
+  const shard = DEV_SHARDS[0];
+  return [
+    `Every shard's WAL is shipped to ${url} (${replication.mode}). If ${shard}'s files are lost, stop`,
+    'twopc dev and restore them, then start it again:',
+    '',
+    `  npx twopc shard restore --replica '${url}' --shard ${shard} --output ${pastable(path.join(dataDir, shard, `${shard}.db`))}`,
+    '',
+  ];
+}
+
 /** A path the user can paste: relative if it is under the current directory. */
 function pastable(file: string): string {
   const rel = path.relative(process.cwd(), file);
   return rel.startsWith('..') || path.isAbsolute(rel) ? file : rel;
 }
 
-function banner(dataDir: string, children: readonly SupervisedProcess[]): string {
+function banner(
+  dataDir: string,
+  children: readonly SupervisedProcess[],
+  replication: DevReplication | undefined,
+): string {
   const coordinator = children.find((c) => c.name === 'coordinator');
   const rows = [...children]
     .sort((a, b) =>
@@ -200,6 +265,7 @@ function banner(dataDir: string, children: readonly SupervisedProcess[]): string
     '',
     ...rows,
     '',
+    ...replicaLines(dataDir, replication),
     'Move 10 from account 1 on shard-a to account 1 on shard-b, from another terminal:',
     '',
     `  TWOPC_ADDR=${addr} node ${pastable(path.join(ROOT, 'examples', 'transfer.mjs'))}`,

@@ -4,6 +4,7 @@
  * Errors are printed by `cli/exit.ts`: one line, exit 2 for usage mistakes, 1 for failures.
  */
 import * as bench from './bench.ts';
+import * as chaos from './chaos.ts';
 import * as coordinator from './coordinator.ts';
 import * as dev from './dev.ts';
 import * as failpoints from './failpoints.ts';
@@ -34,6 +35,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
   failpoints,
   bench,
   recover,
+  chaos,
   shard,
 });
 

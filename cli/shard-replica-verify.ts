@@ -46,6 +46,7 @@ export async function run(argv: readonly string[]): Promise<number> {
         `generation ${g.id}: ${g.snapshots} snapshots, ${g.segments} segments${note}: ${g.problems.length === 0 ? 'ok' : 'PROBLEMS'}`,
       );
       for (const p of g.problems) lines.push(`  - ${p}`);
+      for (const n of g.notes) lines.push(`  note: ${n}`);
     }
     if (report.generations.length === 0)
       lines.push(`no generation for shard ${replica.shard} in ${replica.client.url}`);

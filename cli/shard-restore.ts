@@ -3,7 +3,9 @@
  * point in time, with a progress bar and an integrity check.
  */
 import { TwopcError } from '../common/errors.ts';
-import { progressBar } from '../participant/restore/progress.ts';
+import { progressBar, silentProgress } from '../participant/restore/progress.ts';
+import { cutShortNote } from '../participant/restore/cut-short.ts';
+import type { RestoreResult } from '../participant/restore/restore.ts';
 import { formatUsage, parseFlags, parseName } from './args.ts';
 import { EXIT_OK } from './exit.ts';
 import { openShardReplica, parseTime } from './shard-args.ts';
@@ -38,6 +40,10 @@ const FLAGS = {
     description: 'restore to a decision-log cut (not implemented yet)',
   },
   force: { kind: 'boolean', description: 'replace FILE if it exists' },
+  json: {
+    kind: 'boolean',
+    description: 'print the summary as one JSON object (for scripts, e.g. the bench)',
+  },
 } as const;
 
 export const summary = 'restore a shard file from its replica (latest or --at TIME)';
@@ -76,20 +82,47 @@ export async function run(argv: readonly string[]): Promise<number> {
       overwrite: flags.force,
       ...(atMs === undefined ? {} : { atMs }),
       ...(flags.generation === undefined ? {} : { generation: flags.generation }),
-      onPlan: (plan) => progressBar(`restoring ${shard}`, plan.bytes),
+      onPlan: (plan) => (flags.json ? silentProgress : progressBar(`restoring ${shard}`, plan.bytes)),
     });
     const seconds = Math.max(result.elapsedMs, 1) / 1000;
     const mbps = (result.dbBytes + result.walBytesApplied) / 1e6 / seconds;
+    if (flags.json) {
+      process.stdout.write(`${JSON.stringify(summaryJson(shard, result, mbps))}\n`);
+      return EXIT_OK;
+    }
     process.stdout.write(
       `restored ${shard} to ${result.output}\n` +
         `  as of      ${new Date(result.plan.asOfMs).toISOString()} (generation ${result.plan.generation})\n` +
         `  applied    snapshot index ${result.plan.snapshot.index} + ${result.plan.segments} segments ` +
         `(${result.plan.incarnations.length} WAL indexes, ${(result.walBytesApplied / 1e6).toFixed(1)} MB of WAL)\n` +
         `  downloaded ${(result.plan.bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(1)} s (${mbps.toFixed(1)} MB/s restored)\n` +
-        `  integrity  ok; ${result.inDoubt} prepared transaction(s) in doubt, resolved when the participant starts\n`,
+        `  integrity  ok; ${result.inDoubt} prepared transaction(s) in doubt, resolved when the participant starts\n` +
+        result.leftOut.map((key) => `  note       ${cutShortNote(key)}\n`).join(''),
     );
     return EXIT_OK;
   } finally {
     replica.client.close();
   }
+}
+
+/** The summary as data: sizes in bytes, times in ms, the speed as in the text (MB/s of database + WAL applied). */
+function summaryJson(shard: string, result: RestoreResult, mbPerSec: number): Record<string, unknown> {
+  const { plan } = result;
+  return {
+    shard,
+    output: result.output,
+    asOf: new Date(plan.asOfMs).toISOString(),
+    generation: plan.generation,
+    snapshotIndex: plan.snapshot.index,
+    segments: plan.segments,
+    walIndexes: plan.incarnations.length,
+    downloadedBytes: plan.bytes,
+    dbBytes: result.dbBytes,
+    walBytesApplied: result.walBytesApplied,
+    elapsedMs: result.elapsedMs,
+    mbPerSec,
+    inDoubt: result.inDoubt,
+    integrity: 'ok',
+    leftOut: result.leftOut,
+  };
 }

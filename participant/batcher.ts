@@ -10,6 +10,11 @@
  *
  * Results are delivered synchronously from the flush (the `settle` callbacks), so a Session can
  * coalesce every reply one flush produced into one ParticipantBatch.
+ *
+ * With sync WAL shipping (a `durability` gate), a flush's votes and acks are written the same way
+ * but held: they are delivered together, from one gate callback, once the replica holds the WAL
+ * segment that contains them — or, if it does not confirm in time, as UNAVAILABLE. A YES vote is
+ * then a promise that survives the loss of the shard's disk (DESIGN.md, invariant 2).
  */
 import { assert } from '../common/assert.ts';
 import { TwopcError } from '../common/errors.ts';
@@ -46,9 +51,22 @@ export type Settled<T> =
   { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
 export type Settle<T> = (result: Settled<T>) => void;
 
+/** Delivers one held result: as written, or failed with the gate's error. */
+type Release = (gateError: unknown) => void;
+
 interface Entry<M, R> {
   readonly message: M;
   readonly settle: Settle<R>;
+}
+
+/**
+ * Holds deliveries until what is committed locally is in the replica (participant/wal/durability-gate.ts).
+ * `hold` calls `release()` once durable or `release(error)` if not in time; it never throws.
+ */
+export interface Durability {
+  hold(release: (error?: unknown) => void): void;
+  /** Resolves when nothing is held. */
+  idle(): Promise<void>;
 }
 
 export interface BatcherStats {
@@ -60,12 +78,16 @@ export interface BatcherStats {
   readonly decisionBatches: number;
   /** The largest batch written so far. */
   readonly batchMessagesPeak: number;
+  /** Sync replication: flushes whose results were held for the replica, and how many of those failed. */
+  readonly heldFlushes: number;
+  readonly heldFailures: number;
 }
 
 export class Batcher {
   private readonly store: BatchStore;
   private readonly config: BatcherConfig;
   private readonly logger: Logger;
+  private readonly durability: Durability | undefined;
   private prepares: Entry<PrepareMessage, Vote>[] = [];
   private decisions: Entry<DecisionMessage, Ack>[] = [];
   private flushScheduled = false;
@@ -77,10 +99,19 @@ export class Batcher {
     prepareBatches: 0,
     decisionBatches: 0,
     batchMessagesPeak: 0,
+    heldFlushes: 0,
+    heldFailures: 0,
   };
 
-  constructor(options: { store: BatchStore; config?: Partial<BatcherConfig>; logger?: Logger }) {
+  constructor(options: {
+    store: BatchStore;
+    config?: Partial<BatcherConfig>;
+    logger?: Logger;
+    /** Sync WAL shipping: hold every vote and ack until the replica has it. Without it, deliver at once. */
+    durability?: Durability;
+  }) {
     this.store = options.store;
+    this.durability = options.durability;
     this.config = Object.freeze({ ...BATCHER_DEFAULTS, ...options.config });
     assert(this.config.batchMessagesMax >= 1, 'batchMessagesMax >= 1');
     assert(
@@ -121,16 +152,20 @@ export class Batcher {
     return { ...c, batches: c.prepareBatches + c.decisionBatches };
   }
 
-  /** Refuses new messages (UNAVAILABLE) and resolves once everything queued has been written. */
+  /**
+   * Refuses new messages (UNAVAILABLE) and resolves once everything queued has been written and
+   * delivered (with a durability gate: released by it).
+   */
   close(): Promise<void> {
     this.closed = true;
     return this.idle();
   }
 
-  /** Resolves when nothing is queued. */
-  idle(): Promise<void> {
-    if (this.prepares.length === 0 && this.decisions.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  /** Resolves when nothing is queued and no delivery is held by the durability gate. */
+  async idle(): Promise<void> {
+    if (this.prepares.length > 0 || this.decisions.length > 0)
+      await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    await this.durability?.idle();
   }
 
   private enqueue<M, R>(queue: Entry<M, R>[], message: M, settle: Settle<R>): void {
@@ -167,16 +202,20 @@ export class Batcher {
     this.flushScheduled = false;
     const decisions = this.decisions.splice(0, this.config.batchMessagesMax);
     const prepares = this.prepares.splice(0, this.config.batchMessagesMax);
+    // Without a gate, results are delivered as they are written; with one, after both writes.
+    const held: Release[] | undefined = this.durability === undefined ? undefined : [];
     if (decisions.length > 0) {
       this.counters.decisionBatches++;
       this.counters.decisions += decisions.length;
-      this.write(decisions, (ms) => this.store.decideBatch(ms), 'decideBatch');
+      this.write(decisions, (ms) => this.store.decideBatch(ms), 'decideBatch', held);
     }
     if (prepares.length > 0) {
       this.counters.prepareBatches++;
       this.counters.prepares += prepares.length;
-      this.write(prepares, (ms) => this.store.prepareBatch(ms), 'prepareBatch');
+      this.write(prepares, (ms) => this.store.prepareBatch(ms), 'prepareBatch', held);
     }
+    if (this.durability !== undefined && held !== undefined && held.length > 0)
+      this.holdUntilDurable(this.durability, held);
     this.counters.batchMessagesPeak = Math.max(
       this.counters.batchMessagesPeak,
       decisions.length,
@@ -193,15 +232,25 @@ export class Batcher {
   /**
    * One store call for the batch. If it throws (an I/O error, a bug), its SQLite transaction rolled
    * back as a whole, so each message is retried alone: one poisonous message fails only itself.
+   * Written results go to `held` when given (sync replication); a failure wrote nothing, so it is
+   * delivered at once either way.
    */
   private write<M extends { txnId: string }, R extends { txnId: string }>(
     batch: readonly Entry<M, R>[],
     call: (messages: readonly M[]) => R[],
     what: string,
+    held: Release[] | undefined,
   ): void {
     const results = this.attempt(batch, call, what);
     if (results.ok) {
-      batch.forEach((entry, i) => this.deliver(entry, { ok: true, value: results.value[i] as R }));
+      batch.forEach((entry, i) => {
+        const result: Settled<R> = { ok: true, value: results.value[i] as R };
+        if (held === undefined) this.deliver(entry, result);
+        else
+          held.push((gateError) =>
+            this.deliver(entry, gateError === undefined ? result : { ok: false, error: gateError }),
+          );
+      });
       return;
     }
     if (batch.length === 1) {
@@ -212,7 +261,28 @@ export class Batcher {
       messages: batch.length,
       error: results.error instanceof Error ? results.error.message : String(results.error),
     });
-    for (const entry of batch) this.write([entry], call, what);
+    for (const entry of batch) this.write([entry], call, what, held);
+  }
+
+  /**
+   * Delivers a flush's results together once the gate releases them: from one callback, so a
+   * Session still sends them as one ParticipantBatch. On a gate failure each one fails as UNAVAILABLE:
+   * its local commit stands (and is shipped when the replica is back), but the promise it makes to
+   * the coordinator cannot be given yet. A failed YES makes the coordinator abort; a failed commit
+   * ack makes it re-send the decision (idempotent).
+   */
+  private holdUntilDurable(durability: Durability, held: readonly Release[]): void {
+    this.counters.heldFlushes++;
+    durability.hold((error) => {
+      if (error !== undefined) {
+        this.counters.heldFailures++;
+        this.logger.warn('the replica did not confirm a flush in time; its votes and acks fail', {
+          deliveries: held.length,
+          error,
+        });
+      }
+      for (const release of held) release(error);
+    });
   }
 
   /** A throwing settle callback is a bug in its caller; it must not stop the rest of the batch. */

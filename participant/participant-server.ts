@@ -1,8 +1,9 @@
 /**
- * A participant process's gRPC face: opens `<dataDir>/<shard>.db`, serves the Participant service on
- * `listen`, runs the in-doubt resolver (asking the coordinator, if one is configured, then the peers
- * over gRPC), and shuts down gracefully (no new messages, every queued one written and answered,
- * sessions ended, unary calls given a bounded time to finish, then the store closed).
+ * A participant process's gRPC face: opens `<dataDir>/<shard>.db`, ships its WAL to a replica if
+ * one is configured, serves the Participant service on `listen`, runs the in-doubt resolver (asking
+ * the coordinator, if one is configured, then the peers over gRPC), and shuts down gracefully (no
+ * new messages, every queued one written and answered, sessions ended, unary calls given a bounded
+ * time to finish, WAL shipping flushed and stopped, then the store closed).
  */
 import { mkdirSync } from 'node:fs';
 import net from 'node:net';
@@ -11,14 +12,35 @@ import * as grpc from '@grpc/grpc-js';
 import { CHANNEL_OPTIONS, loadServices } from '../common/proto.ts';
 import type { Logger } from '../common/log.ts';
 import { TwopcError, describeError, invalidArgument } from '../common/errors.ts';
-import { Batcher, type BatcherConfig } from './batcher.ts';
+import { Batcher, type BatcherConfig, type Durability } from './batcher.ts';
 import { createParticipantService, type ParticipantService } from './grpc-service.ts';
 import type { InDoubtResolverConfig } from './in-doubt-resolver.ts';
 import { startInDoubtResolver } from './start-in-doubt-resolver.ts';
 import { ShardStore } from './shard-store.ts';
+import type { ReplicationMode, WalShipperConfig } from './wal/config.ts';
+import type { WalShipping } from './wal/start-wal-shipping.ts';
 
 /** How long close() lets in-flight unary calls finish before cancelling them. */
 export const participantCloseGraceMs = 5_000;
+
+/**
+ * How long close() keeps trying to upload the WAL committed so far before it stops shipping. With
+ * the call grace above it stays inside the CLI's whole-shutdown bound (cli/serve.ts, 15 s); what is
+ * left is on local disk, and the next start ships it (in a new generation if need be).
+ */
+export const replicationCloseFlushMs = 5_000;
+
+export interface ReplicationOptions {
+  /** `file://DIR` or `s3://BUCKET/PREFIX?endpoint=…&region=…` (participant/replica/replica-url.ts). */
+  readonly replicaUrl: string;
+  /** `async`: ship every `syncIntervalMs`. `sync`: hold every vote and ack until the replica has it. */
+  readonly mode: ReplicationMode;
+  readonly syncIntervalMs: number;
+  /** Sync mode: how long a vote or ack may wait for the replica (default DURABLE_WAIT_MS_DEFAULT). */
+  readonly durableWaitMs?: number;
+  /** Any other shipper tunable (tests shrink intervals). */
+  readonly shipper?: Partial<WalShipperConfig>;
+}
 
 export interface ParticipantServerOptions {
   readonly shard: string;
@@ -31,6 +53,8 @@ export interface ParticipantServerOptions {
   /** HOST:PORT of the coordinator to ask about in-doubt transactions; without it, only peers are asked. */
   readonly coordinatorAddress?: string;
   readonly inDoubt?: Partial<InDoubtResolverConfig>;
+  /** Ship the shard's WAL to a replica; without it nothing is shipped (a lost disk loses the shard). */
+  readonly replication?: ReplicationOptions;
 }
 
 export interface ParticipantServer {
@@ -38,6 +62,8 @@ export interface ParticipantServer {
   readonly address: string;
   readonly store: ShardStore;
   readonly batcher: Batcher;
+  /** WAL shipping, when `replication` was given. */
+  readonly shipping: WalShipping | undefined;
   close(): Promise<void>;
 }
 
@@ -45,22 +71,38 @@ export async function startParticipantServer(options: ParticipantServerOptions):
   const { host } = splitHostPort(options.listen);
   const logger = options.logger;
   mkdirSync(options.dataDir, { recursive: true });
+  const dbPath = path.join(options.dataDir, `${options.shard}.db`);
+  const replication = options.replication;
   const store = ShardStore.open({
-    path: path.join(options.dataDir, `${options.shard}.db`),
+    path: dbPath,
     shard: options.shard,
     schemaSql: options.schemaSql,
     logger: logger.child('store'),
+    // The shipper owns checkpoints: it checkpoints only what is already in the replica.
+    ...(replication === undefined ? {} : { walAutocheckpointPages: 0 }),
   });
+  let shipping: WalShipping | undefined;
   let batcher: Batcher;
   let service: ParticipantService;
   let listener: GrpcListener;
   try {
-    batcher = new Batcher({ store, config: options.batcher, logger: logger.child('batcher') });
+    shipping =
+      replication === undefined ? undefined : await startShipping(dbPath, options.shard, replication, logger);
+    const durability =
+      shipping?.mode === 'sync' ? await durabilityGate(shipping, replication?.durableWaitMs) : undefined;
+    batcher = new Batcher({
+      store,
+      config: options.batcher,
+      logger: logger.child('batcher'),
+      ...(durability === undefined ? {} : { durability }),
+    });
     service = createParticipantService({ store, batcher, logger: logger.child('service') });
     const server = new grpc.Server(CHANNEL_OPTIONS);
     server.addService(loadServices().participant.service, service.implementation);
     listener = await listenGrpc(server, options.listen, logger);
   } catch (err) {
+    // Nothing was acknowledged yet: no need to wait for uploads (the next start ships what is left).
+    await shipping?.close({ flush: false });
     store.close();
     throw err;
   }
@@ -81,6 +123,7 @@ export async function startParticipantServer(options: ParticipantServerOptions):
     await batcher.close();
     await service.endSessions();
     await stopped;
+    await shipping?.close(); // uploads what is committed (bounded), before the store's last checkpoint
     store.close();
     logger.info('participant stopped', { shard: options.shard });
   };
@@ -88,8 +131,33 @@ export async function startParticipantServer(options: ParticipantServerOptions):
     address,
     store,
     batcher,
+    shipping,
     close: () => (closing ??= close()),
   };
+}
+
+/** Imported on use, so a participant without a replica never loads the shipper (nor the AWS SDK). */
+async function startShipping(
+  dbPath: string,
+  shard: string,
+  replication: ReplicationOptions,
+  logger: Logger,
+): Promise<WalShipping> {
+  const { startWalShipping } = await import('./wal/start-wal-shipping.ts');
+  return startWalShipping({
+    dbPath,
+    shard,
+    replicaUrl: replication.replicaUrl,
+    mode: replication.mode,
+    syncIntervalMs: replication.syncIntervalMs,
+    config: { closeFlushTimeoutMs: replicationCloseFlushMs, ...replication.shipper },
+    logger,
+  });
+}
+
+async function durabilityGate(shipping: WalShipping, waitMs: number | undefined): Promise<Durability> {
+  const { DurabilityGate } = await import('./wal/durability-gate.ts');
+  return new DurabilityGate(shipping, waitMs);
 }
 
 export function splitHostPort(listen: string): { host: string; port: number } {

@@ -12,6 +12,7 @@
 import fs from 'node:fs';
 import nodePath from 'node:path';
 import Database from 'better-sqlite3';
+import { assert } from '../common/assert.ts';
 import type { Clock } from '../common/clock.ts';
 import { systemClock } from '../common/clock.ts';
 import { describeError, TwopcError } from '../common/errors.ts';
@@ -48,7 +49,18 @@ export interface ShardStoreOptions {
   readonly schemaSql: string;
   readonly clock?: Clock;
   readonly logger?: Logger;
+  /**
+   * `PRAGMA wal_autocheckpoint` of the store's connection: default `WAL_AUTOCHECKPOINT_PAGES_DEFAULT`
+   * (SQLite's own 1000 pages); 0 turns automatic checkpoints off, which WAL shipping needs (the
+   * shipper owns checkpoints and checkpoints only what it has shipped; see docs/replication.md).
+   */
+  readonly walAutocheckpointPages?: number;
 }
+
+/** SQLite's default: a checkpoint once the WAL holds 1000 pages (about 4 MiB with 4 KiB pages). */
+export const WAL_AUTOCHECKPOINT_PAGES_DEFAULT = 1_000;
+/** A sanity bound: a WAL this many pages long before a checkpoint is a typo, not a setting. */
+const walAutocheckpointPagesMax = 10_000_000;
 
 export class ShardStore {
   readonly shard: string;
@@ -69,7 +81,14 @@ export class ShardStore {
    */
   static open(options: ShardStoreOptions): ShardStore {
     checkUserSchema(options.schemaSql);
-    const db = openDatabase(options.path);
+    const autocheckpointPages = options.walAutocheckpointPages ?? WAL_AUTOCHECKPOINT_PAGES_DEFAULT;
+    assert(
+      Number.isSafeInteger(autocheckpointPages) &&
+        autocheckpointPages >= 0 &&
+        autocheckpointPages <= walAutocheckpointPagesMax,
+      `walAutocheckpointPages is an integer from 0 to ${walAutocheckpointPagesMax}`,
+    );
+    const db = openDatabase(options.path, autocheckpointPages);
     try {
       const stmts = new StatementCache(db);
       runImmediate(db, stmts, () => {
@@ -87,7 +106,11 @@ export class ShardStore {
         clock: options.clock ?? systemClock,
         logger,
       };
-      logger.info('shard store open', { path: options.path, tables: [...tables.keys()] });
+      logger.info('shard store open', {
+        path: options.path,
+        tables: [...tables.keys()],
+        walAutocheckpointPages: autocheckpointPages,
+      });
       return new ShardStore(ctx, options.path);
     } catch (err) {
       db.close();
@@ -146,12 +169,12 @@ export class ShardStore {
 }
 
 /**
- * WAL with synchronous=FULL: a local commit is on disk when it returns. wal_autocheckpoint stays
- * SQLite's default until WAL shipping takes over checkpoints. foreign_keys stays OFF on purpose:
+ * WAL with synchronous=FULL: a local commit is on disk when it returns. wal_autocheckpoint is
+ * SQLite's default unless WAL shipping owns checkpoints (then 0). foreign_keys stays OFF on purpose:
  * a FOREIGN KEY is not a row-local constraint, intent locks do not cover the referenced row, so
  * twopc cannot promise it at prepare; schemas relying on it are out of scope.
  */
-function openDatabase(path: string): Database.Database {
+function openDatabase(path: string, autocheckpointPages: number): Database.Database {
   let db: Database.Database;
   try {
     fs.mkdirSync(nodePath.dirname(path), { recursive: true });
@@ -167,6 +190,7 @@ function openDatabase(path: string): Database.Database {
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (String(mode).toLowerCase() !== 'wal') throw new Error(`journal_mode is ${String(mode)}, not wal`);
     db.pragma('synchronous = FULL');
+    db.pragma(`wal_autocheckpoint = ${autocheckpointPages}`);
     db.pragma('foreign_keys = OFF');
     db.pragma(`busy_timeout = ${busyTimeoutMs}`);
     db.pragma('temp_store = MEMORY');

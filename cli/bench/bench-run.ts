@@ -1,8 +1,9 @@
 /**
  * One bench invocation: start every system once, then run round after round; in each round every
- * (scenario, clients) cell runs one slice per system, the systems' order rotating from cell to cell,
- * so drift on a shared machine (other jobs, thermal, page cache) hits every system alike. Rows merge
- * their slices. Everything started is stopped and removed at the end, also after an error or Ctrl-C
+ * (transfer, clients) cell runs one slice per system and scenario of that transfer (the 2-shard cell
+ * holds twopc with and without WAL shipping, PostgreSQL and SQLite), their order rotating from cell
+ * to cell, so drift on a shared machine (other jobs, thermal, page cache) hits every row alike. Rows
+ * merge their slices. Everything started is stopped and removed at the end, also after an error or Ctrl-C
  * (the first one stops the run cleanly; a second one kills what is left by pid and exits).
  */
 import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -14,18 +15,13 @@ import { PostgresSystem } from './postgres-system.ts';
 import { findPostgres } from './postgres-server.ts';
 import { MachineCpuProbe, SingleProcessProbe, readRssKb, type WindowStats } from './process-stats.ts';
 import { machineInfo, type BenchReport, type BenchSettings, type SystemRecord } from './report.ts';
-import {
-  RESULTS_FORMAT_VERSION,
-  RowAccumulator,
-  placeholderRows,
-  withRatios,
-  type SliceRecord,
-} from './results.ts';
+import { RESULTS_FORMAT_VERSION, RowAccumulator, withRatios, type SliceRecord } from './results.ts';
+import { measureRestore, type RestoreRecord } from './restore-speed.ts';
 import { SqliteSystem } from './sqlite-system.ts';
-import { SYSTEMS, type SystemName, type SystemUnderTest } from './system.ts';
+import { SYSTEMS, type SystemUnderTest } from './system.ts';
 import { judgeTargets, type MemoryRecord } from './targets.ts';
 import { TwopcSystem } from './twopc-system.ts';
-import { SCENARIOS, SCENARIO_TITLES, type Scenario } from './workload.ts';
+import { SCENARIOS, SCENARIO_SPECS, SCENARIO_TITLES, type Transfer } from './workload.ts';
 
 /** Pause between slices: the previous system's tail (twopc's commit phase, PostgreSQL's WAL writer) ends. */
 const sliceGapMs = 200;
@@ -48,11 +44,6 @@ export interface BenchIo {
   progress(line: string): void;
 }
 
-/** Which systems run on this scenario (SQLite's one file is the bound for the 2-shard transfer only). */
-function runsScenario(system: SystemName, scenario: Scenario): boolean {
-  return system !== 'sqlite' || scenario === '2shard';
-}
-
 async function startSystems(
   options: BenchOptions,
   runDir: string,
@@ -68,6 +59,8 @@ async function startSystems(
         await TwopcSystem.start({
           dir: path.join(runDir, 'twopc'),
           clientsMax,
+          scenarios: options.scenarios,
+          progress: io.progress,
           ...(options.cpuProfDir === undefined ? {} : { cpuProfDir: options.cpuProfDir }),
         }),
       );
@@ -130,10 +123,8 @@ export async function runBench(options: BenchOptions, io: BenchIo): Promise<Benc
   try {
     await startSystems(options, runDir, io, started, records);
     const measured = await runRounds(options, started, io, abort.signal);
-    const rows = withRatios([
-      ...measured.rows,
-      ...(options.systems.includes('twopc') ? placeholderRows() : []),
-    ]);
+    const restores = abort.signal.aborted ? [] : await measureRestores(started, runDir, io);
+    const rows = withRatios(measured.rows);
     const finishedAt = new Date();
     const runSec = (finishedAt.getTime() - startedAt.getTime()) / 1000;
     return {
@@ -156,6 +147,7 @@ export async function runBench(options: BenchOptions, io: BenchIo): Promise<Benc
       rows,
       slices: measured.slices,
       memory: measured.memory,
+      restores,
       targets: judgeTargets(rows, measured.memory, runSec),
     };
   } finally {
@@ -166,6 +158,34 @@ export async function runBench(options: BenchOptions, io: BenchIo): Promise<Benc
     if (options.keep) io.progress(`kept ${runDir}`);
     else rmSync(runDir, { recursive: true, force: true });
   }
+}
+
+/** Restores one shard of every WAL cluster from s3rver (restore-speed.ts); a failure is reported, not fatal. */
+async function measureRestores(
+  systems: readonly SystemUnderTest[],
+  runDir: string,
+  io: BenchIo,
+): Promise<RestoreRecord[]> {
+  const records: RestoreRecord[] = [];
+  for (const system of systems) {
+    if (!(system instanceof TwopcSystem)) continue;
+    for (const target of system.restoreTargets()) {
+      const output = path.join(runDir, `restored-${target.cluster}-${target.shard}.db`);
+      try {
+        const r = await measureRestore(target, output);
+        records.push(r);
+        io.progress(
+          `restore of ${target.shard} (${target.cluster}) from s3rver: ${r.segments} segments, ` +
+            `${(r.dbMb + r.walAppliedMb).toFixed(1)} MB in ${r.seconds.toFixed(2)} s = ${r.mbPerSec.toFixed(1)} MB/s`,
+        );
+      } catch (err) {
+        io.progress(`restore of ${target.shard} (${target.cluster}) failed: ${(err as Error).message}`);
+      } finally {
+        for (const f of [output, `${output}-wal`, `${output}-shm`]) rmSync(f, { force: true });
+      }
+    }
+  }
+  return records;
 }
 
 function killQuietly(pid: number): void {
@@ -197,12 +217,20 @@ async function runRounds(
   const benchProbeName = 'bench';
   const sliceMs = options.durationMs / options.rounds;
   let cell = 0;
+  // The transfers in the order the scenarios are listed; each cell holds every scenario of its transfer.
+  const transfers = [...new Set(options.scenarios.map((s) => SCENARIO_SPECS[s].transfer))];
+  const unitsOf = (transfer: Transfer) =>
+    systems.flatMap((system) =>
+      options.scenarios
+        .filter((s) => SCENARIO_SPECS[s].transfer === transfer && system.runs(s))
+        .map((scenario) => ({ system, scenario })),
+    );
   for (let round = 0; round < options.rounds && !signal.aborted; round++) {
-    for (const scenario of options.scenarios) {
+    for (const transfer of transfers) {
       for (const clients of options.clients) {
-        for (const system of rotate(systems, round + cell)) {
-          if (signal.aborted || !runsScenario(system.name, scenario)) continue;
-          const probes = [...system.probes(), new SingleProcessProbe(benchProbeName, process.pid)];
+        for (const { system, scenario } of rotate(unitsOf(transfer), round + cell)) {
+          if (signal.aborted) continue;
+          const probes = [...system.probes(scenario), new SingleProcessProbe(benchProbeName, process.pid)];
           const machineProbe = new MachineCpuProbe();
           let windows: WindowStats[] = [];
           let machine = { cpuSec: Number.NaN, windowSec: 0 };

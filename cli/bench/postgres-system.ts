@@ -16,7 +16,7 @@ import { COMMITTED, type TxnFn, type TxnResult } from './closed-loop.ts';
 import { PG_USER, PgServer, type PgSetup } from './postgres-server.ts';
 import { ProcessTreeProbe, readRssKb, type ProcessProbe } from './process-stats.ts';
 import type { MemoryMark, SystemUnderTest } from './system.ts';
-import { accountsFor, balanceInitial, transferAccounts, type Scenario } from './workload.ts';
+import { SCENARIO_SPECS, accountsFor, balanceInitial, transferAccounts, type Scenario } from './workload.ts';
 
 const DATABASES = ['shard_a', 'shard_b'] as const;
 /** Connections opened at once at start-up (the postmaster forks a backend per connection). */
@@ -122,8 +122,13 @@ export class PostgresSystem implements SystemUnderTest {
     }
   }
 
+  /** Its own WAL is not shipped anywhere: no WAL rows. */
+  runs(scenario: Scenario): boolean {
+    return SCENARIO_SPECS[scenario].shipping === 'none';
+  }
+
   method(scenario: Scenario): string {
-    return scenario === '2shard'
+    return SCENARIO_SPECS[scenario].transfer === '2shard'
       ? 'PREPARE TRANSACTION on 2 databases, COMMIT PREPARED'
       : 'local transaction on 1 database';
   }
@@ -141,7 +146,7 @@ export class PostgresSystem implements SystemUnderTest {
       const [a, b] = this.connections[c]!;
       let seq = 0;
       fns.push(
-        scenario === '2shard'
+        SCENARIO_SPECS[scenario].transfer === '2shard'
           ? () => this.transfer2(a, b, transferAccounts(c, seq++))
           : () => this.transfer1(a, transferAccounts(c, seq++)),
       );

@@ -7,14 +7,8 @@ import { SCENARIO_TITLES } from './workload.ts';
 import type { BenchRow, ProcessFigures, RowScenario } from './results.ts';
 import type { TargetVerdict } from './targets.ts';
 
-const ROW_SCENARIO_TITLES: Readonly<Record<RowScenario, string>> = Object.freeze({
-  ...SCENARIO_TITLES,
-  '2shard-wal-async': '2-shard, WAL async → s3rver',
-  '2shard-wal-sync': '2-shard, WAL sync → s3rver',
-});
-
 export function scenarioTitle(s: RowScenario): string {
-  return ROW_SCENARIO_TITLES[s];
+  return SCENARIO_TITLES[s];
 }
 
 /** Milliseconds with two decimals below 10, one above. */
@@ -51,7 +45,6 @@ export function formatTable(
 
 function rowCells(r: BenchRow): string[] {
   const scenario = scenarioTitle(r.scenario);
-  if (r.status !== 'measured') return [scenario, '-', r.system, 'not built yet'];
   const isPg = r.system === 'postgres';
   return [
     scenario,
@@ -82,6 +75,30 @@ export function formatRowsTable(rows: readonly BenchRow[]): string {
     'p99 ÷PG',
   ];
   return formatTable(headers, rows.map(rowCells), new Set([1, 3, 4, 5, 6, 7, 8, 9]));
+}
+
+/** The WAL shipping rows against the same twopc transfer without shipping. */
+export function formatShippingTable(rows: readonly BenchRow[]): string {
+  const wal = rows.filter((r) => r.status === 'measured' && r.vsNoShipping !== undefined);
+  const cells = wal.map((r) => {
+    const cost = r.vsNoShipping?.throughput;
+    return [
+      scenarioTitle(r.scenario),
+      String(r.clients ?? '-'),
+      (r.txnPerSec ?? 0).toFixed(0),
+      formatMs(r.latencyMs?.p50),
+      formatMs(r.latencyMs?.p99),
+      formatRatio(cost),
+      cost === undefined || !Number.isFinite(cost) ? '-' : `${((1 - cost) * 100).toFixed(0)} %`,
+      formatRatio(r.vsNoShipping?.p50),
+      formatRatio(r.vsNoShipping?.p99),
+    ];
+  });
+  return formatTable(
+    ['scenario', 'clients', 'txn/s', 'p50 ms', 'p99 ms', 'txn/s ÷none', 'cost', 'p50 ÷none', 'p99 ÷none'],
+    cells,
+    new Set([1, 2, 3, 4, 5, 6, 7, 8]),
+  );
 }
 
 /** CPU and peak memory of every process, per measured row. */
@@ -118,7 +135,7 @@ export function formatReport(report: BenchReport): string {
     formatRowsTable(report.rows),
     '',
     'abort/err = aborted transactions / failed calls in the measured windows. ÷PG = this row over',
-    "PostgreSQL's row of the same scenario and clients (txn/s: above 1 is better; latency: below 1).",
+    "PostgreSQL's row of the same transfer and clients (txn/s: above 1 is better; latency: below 1).",
     '',
     formatProcessTable(report.rows),
     '',
@@ -126,10 +143,19 @@ export function formatReport(report: BenchReport): string {
     'others = CPU used meanwhile by every other process on the machine (other jobs: noise).',
     'postgres(N) = the server and its N-1 child processes, memory as summed PSS (shared buffers once).',
   ];
-  const notBuilt = report.rows.filter((r) => r.status === 'not-built');
-  if (notBuilt.length > 0)
+  if (report.rows.some((r) => r.vsNoShipping !== undefined))
     out.push(
-      `not built yet: ${notBuilt.map((r) => scenarioTitle(r.scenario)).join('; ')} (no number is faked)`,
+      '',
+      formatShippingTable(report.rows),
+      '',
+      "WAL shipping: ÷none = this row over twopc's 2-shard row of the same clients without shipping;",
+      'cost = the throughput it loses. The replica is a local s3rver (loopback, no network latency).',
+    );
+  for (const r of report.restores ?? [])
+    out.push(
+      `restore of ${r.shard} (${r.cluster}) from s3rver with \`npx twopc shard restore\`: ${r.segments} segments, ` +
+        `${r.downloadedMb.toFixed(1)} MB downloaded, ${(r.dbMb + r.walAppliedMb).toFixed(1)} MB of database + WAL ` +
+        `applied in ${r.seconds.toFixed(2)} s = ${r.mbPerSec.toFixed(1)} MB/s`,
     );
   for (const sys of report.systems)
     if (sys.status === 'skipped') out.push(`${sys.name}: skipped (${sys.note})`);

@@ -4,6 +4,7 @@
  */
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import type { RestoreRecord } from './restore-speed.ts';
 import { RESULTS_FORMAT_VERSION, type BenchRow, type SliceRecord } from './results.ts';
 import type { SystemName } from './system.ts';
 import type { MemoryRecord, TargetVerdict } from './targets.ts';
@@ -52,6 +53,8 @@ export interface BenchReport {
   readonly rows: readonly BenchRow[];
   readonly slices: readonly SliceRecord[];
   readonly memory: readonly MemoryRecord[];
+  /** Restores of one shard of each WAL cluster from its replica, after the slices. */
+  readonly restores: readonly RestoreRecord[];
   readonly targets: readonly TargetVerdict[];
 }
 

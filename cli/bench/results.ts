@@ -1,20 +1,20 @@
 /**
  * What a bench run measured, as data: one row per (system, scenario, clients), built by merging the
- * row's slices (rounds), the twopc / PostgreSQL ratios, and the issue's targets judged against them.
+ * row's slices (rounds), the twopc / PostgreSQL ratios, the cost of WAL shipping (a WAL row over the
+ * same twopc transfer without shipping), and the issue's targets judged against them.
  * This is exactly what `--json` writes; the table is printed from it (report-table.ts).
  */
 import { LatencyHistogram, type LatencySummaryMs } from './latency-histogram.ts';
 import type { SliceResult } from './closed-loop.ts';
 import type { RssKind, WindowStats } from './process-stats.ts';
 import type { SystemName } from './system.ts';
-import type { Scenario } from './workload.ts';
+import { baselineOf, type Scenario } from './workload.ts';
 
 /** Bumped when a field changes meaning or goes away; new fields do not bump it. */
 export const RESULTS_FORMAT_VERSION = 1;
 
-/** Rows that will exist once WAL shipping is built; until then they say so instead of a number. */
-export const PLACEHOLDER_SCENARIOS = ['2shard-wal-async', '2shard-wal-sync'] as const;
-export type RowScenario = Scenario | (typeof PLACEHOLDER_SCENARIOS)[number];
+/** Kept for readers of format 1: every scenario now has measured rows (the WAL ones included). */
+export type RowScenario = Scenario;
 
 export interface ProcessFigures {
   readonly name: string;
@@ -38,7 +38,8 @@ export interface BenchRow {
   readonly system: SystemName;
   readonly scenario: RowScenario;
   readonly clients: number | null;
-  readonly status: 'measured' | 'not-built';
+  /** Always `measured` (early runs of format 1 also wrote `not-built` placeholders for the WAL rows). */
+  readonly status: 'measured';
   readonly method?: string;
   readonly note?: string;
   readonly txnPerSec?: number;
@@ -56,8 +57,13 @@ export interface BenchRow {
    */
   readonly machineCpuPercent?: number;
   readonly otherCpuPercent?: number;
-  /** This row against PostgreSQL's row of the same scenario and clients; null if there is none. */
+  /** This row against PostgreSQL's row of the same transfer and clients; null if there is none. */
   readonly vsPostgres?: Ratios | null;
+  /**
+   * WAL shipping rows only: this row against twopc's row of the same transfer and clients without
+   * shipping (throughput below 1 = what shipping costs); null if that row was not measured.
+   */
+  readonly vsNoShipping?: Ratios | null;
 }
 
 /** One slice as measured, to see drift between rounds. */
@@ -171,38 +177,32 @@ function ratio(a: number | undefined, b: number | undefined): number {
   return a === undefined || b === undefined || !(b > 0) || !Number.isFinite(a) ? Number.NaN : a / b;
 }
 
-/** Fills `vsPostgres` on every measured row that has a PostgreSQL row of the same scenario and clients. */
+function ratios(r: BenchRow, base: BenchRow): Ratios {
+  return {
+    throughput: ratio(r.txnPerSec, base.txnPerSec),
+    p50: ratio(r.latencyMs?.p50, base.latencyMs?.p50),
+    p99: ratio(r.latencyMs?.p99, base.latencyMs?.p99),
+  };
+}
+
+/**
+ * Fills `vsPostgres` on every measured row that has a PostgreSQL row of the same transfer and
+ * clients (the SQLite bound and the WAL rows are set against PostgreSQL's 2-shard row), and
+ * `vsNoShipping` on the WAL shipping rows.
+ */
 export function withRatios(rows: readonly BenchRow[]): BenchRow[] {
-  const pgRow = (r: BenchRow) =>
+  const find = (system: string, scenario: Scenario, clients: number | null) =>
     rows.find(
       (p) =>
-        p.system === 'postgres' &&
-        p.status === 'measured' &&
-        p.clients === r.clients &&
-        p.scenario === r.scenario,
+        p.system === system && p.status === 'measured' && p.clients === clients && p.scenario === scenario,
     );
   return rows.map((r) => {
     if (r.status !== 'measured' || r.system === 'postgres') return r;
-    // The SQLite bound is one file; it is compared with PostgreSQL's 2-shard row.
-    const pg = pgRow(r);
-    if (pg === undefined) return { ...r, vsPostgres: null };
-    return {
-      ...r,
-      vsPostgres: {
-        throughput: ratio(r.txnPerSec, pg.txnPerSec),
-        p50: ratio(r.latencyMs?.p50, pg.latencyMs?.p50),
-        p99: ratio(r.latencyMs?.p99, pg.latencyMs?.p99),
-      },
-    };
+    const baseline = baselineOf(r.scenario);
+    const pg = find('postgres', baseline ?? r.scenario, r.clients);
+    const out: BenchRow = { ...r, vsPostgres: pg === undefined ? null : ratios(r, pg) };
+    if (baseline === undefined) return out;
+    const base = find(r.system, baseline, r.clients);
+    return { ...out, vsNoShipping: base === undefined ? null : ratios(r, base) };
   });
-}
-
-export function placeholderRows(): BenchRow[] {
-  return PLACEHOLDER_SCENARIOS.map((scenario) => ({
-    system: 'twopc',
-    scenario,
-    clients: null,
-    status: 'not-built',
-    note: 'WAL shipping to S3 (s3rver) is not built yet; this row is measured once the WAL issue lands',
-  }));
 }

@@ -70,6 +70,11 @@ export class SqliteSystem implements SystemUnderTest {
     return new SqliteSystem(path.join(options.dir, 'bench.db'), accountsFor(options.clientsMax));
   }
 
+  /** The bound for the 2-shard transfer only (one file has no "other shard"), and no WAL rows. */
+  runs(scenario: Scenario): boolean {
+    return scenario === '2shard';
+  }
+
   method(): string {
     return '2 UPDATEs in one local transaction, 1 file';
   }

@@ -19,10 +19,12 @@ export interface SystemUnderTest {
   readonly name: SystemName;
   /** What the bench prints and records about it (version, settings, addresses). */
   readonly description: Readonly<Record<string, string | number | boolean>>;
+  /** Whether it runs `scenario` (PostgreSQL and SQLite ship no WAL; SQLite's one file has no 1-shard row). */
+  runs(scenario: Scenario): boolean;
   /** Short label of how `scenario` is run on this system, e.g. "PREPARE TRANSACTION on 2 databases". */
   method(scenario: Scenario): string | undefined;
-  /** Its processes (the bench's own process is probed by the bench). */
-  probes(): readonly ProcessProbe[];
+  /** The processes that serve `scenario` (the bench's own process is probed by the bench). */
+  probes(scenario: Scenario): readonly ProcessProbe[];
   /** One transaction function per client, for `clients` concurrent clients. */
   clients(scenario: Scenario, clients: number): TxnFn[];
   /** Throws (with the log tail) if a process of the system died. */

@@ -1,43 +1,35 @@
 /**
- * twopc under test: a coordinator and two participants, each its own OS process started through the
- * CLI exactly as a user would (`node cli/bin.mjs participant|coordinator … --listen 127.0.0.1:0`),
- * with the product's defaults (SQLite `synchronous=FULL`, decisions forced to the SQLite log), and the
- * bench's clients sharing ONE gRPC channel through the SDK, as one application process would.
+ * twopc under test: one cluster (twopc-deployment.ts) per kind of WAL shipping the chosen scenarios
+ * need — none, async, sync — and, for the WAL ones, a throw-away s3rver (s3rver-server.ts) as their
+ * replica. Every cluster is a coordinator and two participants started through the CLI with the
+ * product's defaults; the WAL clusters differ only by `--replica s3://… --replication MODE`.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { TwopcClient } from '../../client/twopc-client.ts';
 import type { OpInput } from '../../client/ops.ts';
 import { COMMITTED, type TxnFn, type TxnResult } from './closed-loop.ts';
-import { SingleProcessProbe, readRssKb, type ProcessProbe } from './process-stats.ts';
+import { SingleProcessProbe, type ProcessProbe } from './process-stats.ts';
+import type { RestoreTarget } from './restore-speed.ts';
+import { S3RVER_CREDENTIALS, S3rverServer, findS3rver } from './s3rver-server.ts';
 import type { MemoryMark, SystemUnderTest } from './system.ts';
-import { SHARDS, accountsFor, balanceInitial, transferAccounts, type Scenario } from './workload.ts';
-import { SupervisedProcess, describeExit } from '../supervised-process.ts';
-
-/** tsx compiles on first start and the machine may be busy: generous. */
-const startTimeoutMs = 60_000;
-/** A graceful stop flushes the decision log and writes a CPU profile if asked. */
-const stopTimeoutMs = 15_000;
-/** Per-transaction deadline at the SDK; far above any healthy latency, so a stuck call shows as an error. */
-const callDeadlineMs = 10_000;
+import { TwopcDeployment } from './twopc-deployment.ts';
+import {
+  SCENARIO_SPECS,
+  SHARDS,
+  accountsFor,
+  transferAccounts,
+  type Scenario,
+  type Shipping,
+} from './workload.ts';
 
 export interface TwopcSystemOptions {
   readonly dir: string;
   readonly clientsMax: number;
-  /** Write V8 CPU profiles of the three processes under this directory (one sub-folder each). */
+  /** The scenarios the run will ask for: they decide which clusters start. */
+  readonly scenarios: readonly Scenario[];
+  /** Write V8 CPU profiles of the twopc processes under this directory (one sub-folder each). */
   readonly cpuProfDir?: string;
-}
-
-function schemaSql(accounts: number): string {
-  return [
-    'CREATE TABLE IF NOT EXISTS accounts (',
-    '  id INTEGER PRIMARY KEY,',
-    '  balance INTEGER NOT NULL CHECK (balance >= 0)',
-    ');',
-    `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < ${accounts})`,
-    `INSERT OR IGNORE INTO accounts (id, balance) SELECT i, ${balanceInitial} FROM n;`,
-    '',
-  ].join('\n');
+  /** Progress lines (a skipped WAL row says why). */
+  readonly progress?: (line: string) => void;
 }
 
 function add(shard: string, id: number, delta: bigint): OpInput {
@@ -47,8 +39,8 @@ function add(shard: string, id: number, delta: bigint): OpInput {
 export class TwopcSystem implements SystemUnderTest {
   readonly name = 'twopc' as const;
   readonly description: Record<string, string | number | boolean> = {};
-  private readonly children: SupervisedProcess[] = [];
-  private client: TwopcClient | undefined;
+  private readonly deployments = new Map<Shipping, TwopcDeployment>();
+  private s3rver: S3rverServer | undefined;
   private stopped = false;
 
   private constructor(private readonly options: TwopcSystemOptions) {}
@@ -64,42 +56,45 @@ export class TwopcSystem implements SystemUnderTest {
     return system;
   }
 
-  private launch(name: string, args: string[]): SupervisedProcess {
-    const env: NodeJS.ProcessEnv = { ...process.env, TWOPC_FAILPOINTS: '' };
-    const execArgv: string[] = [];
-    if (this.options.cpuProfDir !== undefined) {
-      const dir = path.resolve(this.options.cpuProfDir, name);
-      mkdirSync(dir, { recursive: true });
-      // Written when the process exits after its graceful stop.
-      execArgv.push('--cpu-prof', `--cpu-prof-dir=${dir}`);
-    }
-    const logFile = path.join(this.options.dir, `${name}.log`);
-    const child = new SupervisedProcess({ name, args, logFile, env, execArgv });
-    this.children.push(child);
-    return child;
-  }
-
   private async launchAll(): Promise<void> {
-    const dir = this.options.dir;
-    mkdirSync(dir, { recursive: true });
-    const schemaPath = path.join(dir, 'schema.sql');
-    writeFileSync(schemaPath, schemaSql(accountsFor(this.options.clientsMax)));
-    const participants = SHARDS.map((shard) =>
-      this.launch(shard, [
-        ...['participant', '--shard', shard, '--listen', '127.0.0.1:0'],
-        ...['--data-dir', path.join(dir, shard), '--schema', schemaPath],
-      ]),
-    );
-    const addresses = await Promise.all(participants.map((p) => p.waitUntilServing(startTimeoutMs)));
-    const coordinator = this.launch('coordinator', [
-      ...['coordinator', '--listen', '127.0.0.1:0', '--data-dir', path.join(dir, 'coordinator')],
-      ...SHARDS.flatMap((shard, i) => ['--participant', `${shard}=${addresses[i]}`]),
-    ]);
-    const address = await coordinator.waitUntilServing(startTimeoutMs);
-    this.client = new TwopcClient(address, { deadlineMs: callDeadlineMs });
+    const { dir, scenarios } = this.options;
+    const accounts = accountsFor(this.options.clientsMax);
+    const wanted = new Set(scenarios.map((s) => SCENARIO_SPECS[s].shipping));
+    const walModes = (['async', 'sync'] as const).filter((m) => wanted.has(m));
+    let replicaUrl: ((prefix: string) => string) | undefined;
+    if (walModes.length > 0) {
+      const found = findS3rver();
+      if ('missing' in found) {
+        this.description.walShipping = `skipped: ${found.missing}`;
+        this.options.progress?.(`twopc WAL rows: skipped, ${found.missing}`);
+      } else {
+        const s3rver = await S3rverServer.start({ bin: found.bin, dir: path.join(dir, 's3rver') });
+        this.s3rver = s3rver;
+        replicaUrl = (prefix) => s3rver.url(prefix);
+        this.description.s3rver = `127.0.0.1:${s3rver.port} (pid ${s3rver.pid})`;
+      }
+    }
+    const shippings: Shipping[] = [
+      ...(wanted.has('none') ? (['none'] as const) : []),
+      ...(replicaUrl === undefined ? [] : walModes),
+    ];
+    // One after the other: six CLI processes compiling at once would crowd a 2-core machine for minutes.
+    for (const shipping of shippings) {
+      const deployment = await TwopcDeployment.start({
+        dir: shipping === 'none' ? dir : path.join(dir, `wal-${shipping}`),
+        accounts,
+        shipping,
+        ...(shipping === 'none' || replicaUrl === undefined
+          ? {}
+          : { replicaUrl: replicaUrl(`wal-${shipping}`), participantEnv: S3RVER_CREDENTIALS }),
+        // (the prefix is the cluster's label: restoreTargets() relies on it)
+        ...(this.options.cpuProfDir === undefined ? {} : { cpuProfDir: this.options.cpuProfDir }),
+      });
+      this.deployments.set(shipping, deployment);
+      for (const [k, v] of Object.entries(deployment.description))
+        this.description[deployment.label === '' ? k : `${k} (${deployment.label})`] = v;
+    }
     Object.assign(this.description, {
-      coordinator: `${address} (pid ${coordinator.pid})`,
-      participants: SHARDS.map((s, i) => `${s}=${addresses[i]} (pid ${participants[i]?.pid})`).join(', '),
       sqliteSynchronous: 'FULL (default)',
       decisionLog: 'sqlite (default), forced',
       grpcChannels: 1,
@@ -107,30 +102,52 @@ export class TwopcSystem implements SystemUnderTest {
     });
   }
 
-  method(scenario: Scenario): string {
-    return scenario === '2shard'
-      ? 'Execute: ADD on 2 shards, 2PC, decision forced'
-      : 'Execute: 2 ADDs on 1 shard, one-phase commit';
+  /** One shard of each WAL cluster, for the restore-speed measurement (restore-speed.ts). */
+  restoreTargets(): RestoreTarget[] {
+    const s3rver = this.s3rver;
+    if (s3rver === undefined) return [];
+    return [...this.deployments.values()]
+      .filter((d) => d.label !== '')
+      .map((d) => ({
+        cluster: d.label,
+        replicaUrl: s3rver.url(d.label),
+        shard: SHARDS[0],
+        env: S3RVER_CREDENTIALS,
+      }));
   }
 
-  /** Coordinator first, then the shards. */
-  probes(): ProcessProbe[] {
-    const ordered = [...this.children].sort(
-      (a, b) => Number(b.name === 'coordinator') - Number(a.name === 'coordinator'),
-    );
-    return ordered.map((c) => new SingleProcessProbe(c.name, c.pid ?? -1));
+  runs(scenario: Scenario): boolean {
+    return this.deployments.has(SCENARIO_SPECS[scenario].shipping);
+  }
+
+  method(scenario: Scenario): string {
+    const { transfer, shipping } = SCENARIO_SPECS[scenario];
+    const base =
+      transfer === '2shard'
+        ? 'Execute: ADD on 2 shards, 2PC, decision forced'
+        : 'Execute: 2 ADDs on 1 shard, one-phase commit';
+    return shipping === 'none' ? base : `${base}; participants --replica s3://… --replication ${shipping}`;
+  }
+
+  /** The processes of the scenario's cluster, coordinator first; s3rver too for a WAL row. */
+  probes(scenario: Scenario): ProcessProbe[] {
+    const shipping = SCENARIO_SPECS[scenario].shipping;
+    const probes = this.deployment(scenario).probes();
+    if (shipping !== 'none' && this.s3rver !== undefined)
+      probes.push(new SingleProcessProbe('s3rver', this.s3rver.pid ?? -1));
+    return probes;
   }
 
   clients(scenario: Scenario, clients: number): TxnFn[] {
-    const client = this.client;
-    if (client === undefined) throw new Error('twopc is not started');
+    const client = this.deployment(scenario).client;
+    const { transfer } = SCENARIO_SPECS[scenario];
     const fns: TxnFn[] = [];
     for (let c = 0; c < clients; c++) {
       let seq = 0;
       fns.push(async (): Promise<TxnResult> => {
         const { from, to } = transferAccounts(c, seq++);
         const ops =
-          scenario === '2shard'
+          transfer === '2shard'
             ? [add(SHARDS[0], from, -1n), add(SHARDS[1], to, 1n)]
             : [add(SHARDS[0], from, -1n), add(SHARDS[0], to, 1n)];
         const outcome = await client.execute(ops);
@@ -142,38 +159,36 @@ export class TwopcSystem implements SystemUnderTest {
   }
 
   checkAlive(): void {
-    for (const child of this.children) {
-      const status = child.exitStatus;
-      if (status === undefined) continue;
-      throw new Error(
-        `twopc ${child.name} (pid ${child.pid}) exited during the bench (${describeExit(status)}); ` +
-          `last output (log: ${child.logFile}):\n${child.tail()}`,
-      );
-    }
+    for (const d of this.deployments.values()) d.checkAlive();
+    const status = this.s3rver?.exitStatus;
+    if (status !== undefined)
+      throw new Error(`s3rver (pid ${this.s3rver?.pid}) exited during the bench (${status})`);
   }
 
   memory(): MemoryMark[] {
-    return this.children.map((c) => ({
-      name: c.name,
-      pid: c.pid ?? -1,
-      rssKb: (c.pid !== undefined ? readRssKb(c.pid) : undefined) ?? Number.NaN,
-    }));
+    return [...this.deployments.values()].flatMap((d) => d.memory());
   }
 
-  /** Coordinator first (so it is not left driving decisions to a stopped participant), then both shards. */
+  /** The clusters (coordinator first, then the shards, in each), then s3rver. */
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    this.client?.close();
-    const coordinator = this.children.filter((c) => c.name === 'coordinator');
-    const participants = this.children.filter((c) => c.name !== 'coordinator');
-    for (const group of [coordinator, participants]) {
-      await Promise.all(group.map((c) => c.stop(stopTimeoutMs)));
-    }
+    for (const d of this.deployments.values()) await d.stop();
+    await this.s3rver?.stop();
   }
 
   /** Pids of the processes still running: the last-resort SIGKILL list if the bench is torn down. */
   livePids(): number[] {
-    return this.children.filter((c) => c.exitStatus === undefined && c.pid !== undefined).map((c) => c.pid!);
+    const s3 = this.s3rver;
+    return [
+      ...[...this.deployments.values()].flatMap((d) => d.livePids()),
+      ...(s3 !== undefined && s3.exitStatus === undefined && s3.pid !== undefined ? [s3.pid] : []),
+    ];
+  }
+
+  private deployment(scenario: Scenario): TwopcDeployment {
+    const d = this.deployments.get(SCENARIO_SPECS[scenario].shipping);
+    if (d === undefined) throw new Error(`twopc does not run ${scenario} in this bench`);
+    return d;
   }
 }

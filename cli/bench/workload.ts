@@ -7,13 +7,41 @@
  * same row, and a client reuses a row only `accountsPerClient` transactions later. Contention is a
  * different benchmark (twopc refuses a locked row with a CONFLICT vote; PostgreSQL waits for the lock).
  */
-export const SCENARIOS = ['2shard', '1shard'] as const;
+export const SCENARIOS = ['2shard', '1shard', '2shard-wal-async', '2shard-wal-sync'] as const;
 export type Scenario = (typeof SCENARIOS)[number];
 
 export const SCENARIO_TITLES: Readonly<Record<Scenario, string>> = Object.freeze({
   '2shard': '2-shard transfer',
   '1shard': '1-shard transfer',
+  '2shard-wal-async': '2-shard, WAL async → s3rver',
+  '2shard-wal-sync': '2-shard, WAL sync → s3rver',
 });
+
+/** The two transfers; the WAL scenarios run the 2-shard one on participants that ship their WAL. */
+export type Transfer = '2shard' | '1shard';
+/** How the participants ship their WAL: not at all, or to s3rver in one of the replication modes. */
+export type Shipping = 'none' | 'async' | 'sync';
+
+export interface ScenarioSpec {
+  readonly transfer: Transfer;
+  readonly shipping: Shipping;
+}
+
+export const SCENARIO_SPECS: Readonly<Record<Scenario, ScenarioSpec>> = Object.freeze({
+  '2shard': { transfer: '2shard', shipping: 'none' },
+  '1shard': { transfer: '1shard', shipping: 'none' },
+  '2shard-wal-async': { transfer: '2shard', shipping: 'async' },
+  '2shard-wal-sync': { transfer: '2shard', shipping: 'sync' },
+});
+
+/** The scenario that runs the same transfer without WAL shipping: what a WAL row's cost is measured against. */
+export function baselineOf(scenario: Scenario): Scenario | undefined {
+  const spec = SCENARIO_SPECS[scenario];
+  if (spec.shipping === 'none') return undefined;
+  return SCENARIOS.find(
+    (s) => SCENARIO_SPECS[s].transfer === spec.transfer && SCENARIO_SPECS[s].shipping === 'none',
+  );
+}
 
 /** Rows each client owns per shard: a row is reused only this many transactions later. */
 export const accountsPerClient = 100;

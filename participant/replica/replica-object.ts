@@ -54,11 +54,19 @@ export type ObjectIdentity = Pick<
 export class CorruptObjectError extends TwopcError {
   override name = 'CorruptObjectError';
   readonly key: string;
-  constructor(key: string, reason: string) {
+  /**
+   * The bytes are a prefix of a well-formed object: they end inside the magic, the header or the
+   * compressed body, and nothing read so far is wrong. What an upload cut short leaves on a store
+   * that does not write objects atomically (s3rver does not; S3, MinIO and file:// do) — or a file
+   * truncated by damage: only the reader's context can tell (see restore.ts).
+   */
+  readonly truncated: boolean;
+  constructor(key: string, reason: string, options: { readonly truncated?: boolean } = {}) {
     super('FAILED_PRECONDITION', `replica object ${key} is corrupt: ${reason}`, {
       hint: "run 'npx twopc shard replica verify' to list every damaged object; restore to an earlier point (--at) or another generation",
     });
     this.key = key;
+    this.truncated = options.truncated ?? false;
   }
 }
 
@@ -109,7 +117,9 @@ export async function decodeObject(
       maxOutputLength: Math.max(1, header.rawBytes),
     });
   } catch (err) {
-    throw new CorruptObjectError(key, `cannot decompress: ${describeError(err)}`);
+    // zlib's "unexpected end of file": the compressed stream stops early, everything before it inflated.
+    const truncated = (err as NodeJS.ErrnoException).code === 'Z_BUF_ERROR';
+    throw new CorruptObjectError(key, `cannot decompress: ${describeError(err)}`, { truncated });
   }
   if (raw.length !== header.rawBytes)
     throw new CorruptObjectError(
@@ -121,11 +131,24 @@ export async function decodeObject(
 }
 
 function decodeHeader(key: string, bytes: Buffer, kind: ObjectKind): ObjectHeader {
-  if (bytes.length < 12 || bytes.toString('latin1', 0, 8) !== MAGIC[kind])
+  if (bytes.length < 12) {
+    const truncated = MAGIC[kind].startsWith(bytes.toString('latin1', 0, Math.min(8, bytes.length)));
+    throw new CorruptObjectError(
+      key,
+      `only ${bytes.length} bytes, ${truncated ? 'ends inside its prefix' : `not a twopc ${kind} (bad magic)`}`,
+      {
+        truncated,
+      },
+    );
+  }
+  if (bytes.toString('latin1', 0, 8) !== MAGIC[kind])
     throw new CorruptObjectError(key, `not a twopc ${kind} (bad magic)`);
   const length = bytes.readUInt32BE(8);
-  if (length > headerBytesMax || 12 + length > bytes.length)
-    throw new CorruptObjectError(key, `bad header length ${length}`);
+  if (length > headerBytesMax) throw new CorruptObjectError(key, `bad header length ${length}`);
+  if (12 + length > bytes.length)
+    throw new CorruptObjectError(key, `ends inside its ${length}-byte header (${bytes.length} bytes)`, {
+      truncated: true,
+    });
   let header: ObjectHeader;
   try {
     header = JSON.parse(bytes.toString('utf8', 12, 12 + length)) as ObjectHeader;

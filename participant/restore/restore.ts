@@ -16,6 +16,7 @@ import { assert } from '../../common/assert.ts';
 import { describeError, TwopcError } from '../../common/errors.ts';
 import type { SegmentRef } from '../replica/layout.ts';
 import type { Segment, ShardReplica } from '../replica/shard-replica.ts';
+import { cutShortUpload, withoutKeys } from './cut-short.ts';
 import { IncarnationCheck } from './incarnation-check.ts';
 import { silentProgress, type ProgressSink } from './progress.ts';
 import { planRestore, type RestorePlan, type RestoreTarget } from './restore-plan.ts';
@@ -42,20 +43,59 @@ export interface RestoreResult {
   readonly elapsedMs: number;
   /** Prepared transactions without a decision in the restored file. */
   readonly inDoubt: number;
+  /** Objects left out as uploads a crash cut short (cut-short.ts); usually none. */
+  readonly leftOut: readonly string[];
 }
+
+/** The files SQLite keeps beside a database in WAL mode (a rollback journal is never used by twopc). */
+const SIDE_FILES = ['-wal', '-shm', '-journal'] as const;
+
+/**
+ * Refuses to write over an existing file unless `overwrite`. A non-empty -wal left beside the
+ * output counts too, even without its database: it belongs to another database, and SQLite would
+ * replay its frames onto the restored file at the first open. (`overwrite` removes it before the
+ * restored file takes its place.)
+ */
+function refuseExisting(output: string, overwrite: boolean): void {
+  if (overwrite) return;
+  const hint = 'choose another --output, or pass --force to replace it (stop its participant first)';
+  if (fs.existsSync(output)) throw new TwopcError('ALREADY_EXISTS', `${output} exists`, { hint });
+  const wal = `${output}-wal`;
+  if (fs.existsSync(wal) && fs.statSync(wal).size > 0)
+    throw new TwopcError(
+      'ALREADY_EXISTS',
+      `${wal} exists: the WAL of another database, which SQLite would replay onto the restored file`,
+      { hint },
+    );
+}
+
+/** Objects left out as uploads cut short: a generation's last segment and newest snapshot at most. */
+const cutShortMax = 2;
 
 export async function restoreShard(options: RestoreOptions): Promise<RestoreResult> {
   const startMs = Date.now();
   const output = path.resolve(options.output);
-  if (!options.overwrite && fs.existsSync(output))
-    throw new TwopcError('ALREADY_EXISTS', `${output} exists`, {
-      hint: 'choose another --output, or pass --force to replace it',
-    });
-  const plan = planRestore(
-    options.replica.shard,
-    await options.replica.listGenerations(options.signal),
-    options,
-  );
+  refuseExisting(output, options.overwrite ?? false);
+  const listing = await options.replica.listGenerations(options.signal);
+  const leftOut: string[] = [];
+  for (;;) {
+    const plan = planRestore(options.replica.shard, withoutKeys(listing, leftOut), options);
+    try {
+      const restored = await restorePlan(options, plan, output);
+      return { ...restored, plan, output, elapsedMs: Date.now() - startMs, leftOut };
+    } catch (err) {
+      const key = cutShortUpload(err, listing);
+      if (key === undefined || leftOut.includes(key) || leftOut.length >= cutShortMax) throw err;
+      leftOut.push(key); // and plan again without it: the tail before it, or the snapshot before it
+    }
+  }
+}
+
+async function restorePlan(
+  options: RestoreOptions,
+  plan: RestorePlan,
+  output: string,
+): Promise<{ dbBytes: number; walBytesApplied: number; inDoubt: number }> {
   const progress = options.onPlan?.(plan) ?? silentProgress;
   const temp = `${output}.restoring-${process.pid}`;
   removeDb(temp);
@@ -84,16 +124,11 @@ export async function restoreShard(options: RestoreOptions): Promise<RestoreResu
       walBytesApplied += check.bytes;
     }
     const inDoubt = checkIntegrity(temp);
+    // The old file's WAL and shm go first: never a moment with the new file beside the old WAL.
+    for (const suffix of SIDE_FILES) fs.rmSync(`${output}${suffix}`, { force: true });
     fs.renameSync(temp, output);
     progress.finish();
-    return {
-      plan,
-      output,
-      dbBytes: fs.statSync(output).size,
-      walBytesApplied,
-      elapsedMs: Date.now() - startMs,
-      inDoubt,
-    };
+    return { dbBytes: fs.statSync(output).size, walBytesApplied, inDoubt };
   } finally {
     removeDb(temp);
   }

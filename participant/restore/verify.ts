@@ -10,6 +10,7 @@ import path from 'node:path';
 import { describeError } from '../../common/errors.ts';
 import type { SegmentRef } from '../replica/layout.ts';
 import type { GenerationListing, Segment, ShardReplica } from '../replica/shard-replica.ts';
+import { cutShortNote, cutShortUpload } from './cut-short.ts';
 import { IncarnationCheck } from './incarnation-check.ts';
 import { RESTORE_PREFETCH_OBJECTS, restoreShard, type RestoreResult } from './restore.ts';
 
@@ -18,6 +19,8 @@ export interface GenerationReport {
   readonly snapshots: number;
   readonly segments: number;
   readonly problems: readonly string[];
+  /** Not problems: a tail object an upload cut short (cut-short.ts), which restores leave out. */
+  readonly notes: readonly string[];
   /** Segments before the oldest snapshot: no restore can use them (retention deletes them). */
   readonly unreachableSegments: number;
 }
@@ -69,22 +72,32 @@ async function verifyGeneration(
   onObject: (bytes: number) => void,
 ): Promise<GenerationReport> {
   const problems: string[] = g.strays.map((key) => `unexpected object ${key}`);
+  const notes: string[] = [];
+  /** An error is a problem unless it is a tail object an upload cut short. */
+  const report = (err: unknown) => {
+    const cutShort = cutShortUpload(err, [g]);
+    if (cutShort === undefined) problems.push(describeError(err));
+    else notes.push(cutShortNote(cutShort));
+    return cutShort;
+  };
+  let usableSnapshots = 0;
   for (const s of g.snapshots) {
     try {
       if ((await replica.getSnapshot(s)) === undefined)
         problems.push(`snapshot ${s.key} disappeared while verifying`);
+      else usableSnapshots++;
     } catch (err) {
-      problems.push(describeError(err));
+      report(err);
     }
     onObject(s.size);
   }
-  if (g.snapshots.length === 0) problems.push('no snapshot: this generation cannot be restored');
+  if (usableSnapshots === 0) problems.push('no snapshot: this generation cannot be restored');
   const firstIndex = g.snapshots[0]?.index ?? 0;
   const reachable = g.segments.filter((s) => s.index >= firstIndex);
   let currentIndex: number | undefined;
   let check: IncarnationCheck | undefined;
   let broken = false;
-  for await (const { ref, segment, error } of download(replica, reachable)) {
+  for await (const { ref, segment, error, cause } of download(replica, reachable)) {
     onObject(ref.size);
     if (check === undefined || ref.index !== currentIndex) {
       const expected = currentIndex === undefined ? firstIndex : currentIndex + 1;
@@ -97,7 +110,8 @@ async function verifyGeneration(
       broken = false;
     }
     if (error !== undefined) {
-      problems.push(error);
+      if (cause === undefined) problems.push(error);
+      else report(cause);
       broken = true;
       continue;
     }
@@ -121,28 +135,34 @@ async function verifyGeneration(
     snapshots: g.snapshots.length,
     segments: g.segments.length,
     problems,
+    notes,
     unreachableSegments: g.segments.length - reachable.length,
   };
 }
 
+interface Downloaded {
+  readonly ref: SegmentRef;
+  readonly segment?: Segment;
+  readonly error?: string;
+  /** The error thrown by the read, if it threw. */
+  readonly cause?: unknown;
+}
+
 /** Segments in order, downloaded a few ahead; a failed download is reported, not thrown. */
-async function* download(
-  replica: ShardReplica,
-  refs: readonly SegmentRef[],
-): AsyncGenerator<{ ref: SegmentRef; segment?: Segment; error?: string }> {
-  const fetch = (ref: SegmentRef) =>
+async function* download(replica: ShardReplica, refs: readonly SegmentRef[]): AsyncGenerator<Downloaded> {
+  const fetch = (ref: SegmentRef): Promise<Downloaded> =>
     replica.getSegment(ref).then(
       (segment) =>
         segment === undefined
           ? { ref, error: `segment missing: ${ref.key} disappeared while verifying` }
           : { ref, segment },
-      (err: unknown) => ({ ref, error: describeError(err) }),
+      (err: unknown) => ({ ref, error: describeError(err), cause: err }),
     );
-  const window: Promise<{ ref: SegmentRef; segment?: Segment; error?: string }>[] = [];
+  const window: Promise<Downloaded>[] = [];
   let next = 0;
   while (next < refs.length || window.length > 0) {
     while (next < refs.length && window.length < RESTORE_PREFETCH_OBJECTS)
       window.push(fetch(refs[next++] as SegmentRef));
-    yield await (window.shift() as (typeof window)[number]);
+    yield await (window.shift() as Promise<Downloaded>);
   }
 }

@@ -11,7 +11,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseBenchOptions, usage } from '../../cli/bench.ts';
 import { CLI_BIN, lines, processAlive, runCli } from '../helpers/cli.ts';
 
-/** Start-up of three twopc processes and a PostgreSQL initdb, then ~10 one-second slices, on a busy box. */
+/** Start-up of s3rver, nine twopc processes and a PostgreSQL initdb, then ~14 one-second slices, on a busy box. */
 const smokeRunTimeoutMs = 240_000;
 
 function runBench(
@@ -63,7 +63,7 @@ describe('twopc bench flags', () => {
       rounds: 2,
       clients: [1, 16, 64],
       systems: ['twopc', 'postgres', 'sqlite'],
-      scenarios: ['2shard', '1shard'],
+      scenarios: ['2shard', '1shard', '2shard-wal-async', '2shard-wal-sync'],
       jsonPath: '/x/bench-results.json',
     });
     const quick = parseBenchOptions(['--quick', '--clients', '4,1,4', '--systems', 'sqlite,twopc'], '/x');
@@ -126,7 +126,9 @@ describe('twopc bench --quick (smoke)', () => {
 
       const measured = report.rows.filter((row: { status: string }) => row.status === 'measured');
       const expected = [
-        ...['2shard', '1shard'].flatMap((sc) => [1, 4].map((c) => `twopc/${sc}/${c}`)),
+        ...['2shard', '1shard', '2shard-wal-async', '2shard-wal-sync'].flatMap((sc) =>
+          [1, 4].map((c) => `twopc/${sc}/${c}`),
+        ),
         ...(pgRan ? ['2shard', '1shard'].flatMap((sc) => [1, 4].map((c) => `postgres/${sc}/${c}`)) : []),
         'sqlite/2shard/1',
         'sqlite/2shard/4',
@@ -145,16 +147,28 @@ describe('twopc bench --quick (smoke)', () => {
         expect(row.processes.map((p: { name: string }) => p.name)).toContain('bench');
         for (const p of row.processes) expect(p.cpuPercent).toBeGreaterThanOrEqual(0);
         if (row.system === 'twopc') {
+          const wal = row.scenario.startsWith('2shard-wal-');
           expect(row.processes.map((p: { name: string }) => p.name)).toEqual([
             'coordinator',
             'shard-a',
             'shard-b',
+            ...(wal ? ['s3rver'] : []),
             'bench',
           ]);
+          if (wal) {
+            // The cost of shipping: this row over twopc's 2-shard row of the same clients.
+            const none = measured.find(
+              (q: { system: string; scenario: string; clients: number }) =>
+                q.system === 'twopc' && q.scenario === '2shard' && q.clients === row.clients,
+            );
+            expect(row.vsNoShipping.throughput).toBeCloseTo(row.txnPerSec / none.txnPerSec, 6);
+          }
           if (pgRan) {
             const pg = measured.find(
               (q: { system: string; scenario: string; clients: number }) =>
-                q.system === 'postgres' && q.scenario === row.scenario && q.clients === row.clients,
+                q.system === 'postgres' &&
+                q.scenario === (wal ? '2shard' : row.scenario) &&
+                q.clients === row.clients,
             );
             expect(row.vsPostgres.throughput).toBeCloseTo(row.txnPerSec / pg.txnPerSec, 6);
             expect(row.vsPostgres.p99).toBeCloseTo(row.latencyMs.p99 / pg.latencyMs.p99, 6);
@@ -163,7 +177,7 @@ describe('twopc bench --quick (smoke)', () => {
           }
         }
       }
-      expect(report.rows.filter((row: { status: string }) => row.status === 'not-built')).toHaveLength(2);
+      expect(report.rows.every((row: { status: string }) => row.status === 'measured')).toBe(true);
       expect(report.targets.map((t: { id: string }) => t.id)).toEqual([
         'peak-throughput',
         'p99-at-16',
@@ -171,12 +185,20 @@ describe('twopc bench --quick (smoke)', () => {
         'wal-async-cost',
         'memory-flat',
       ]);
-      expect(report.memory.map((m: { name: string }) => m.name).sort()).toEqual([
-        'coordinator',
-        'shard-a',
-        'shard-b',
-      ]);
+      expect(report.memory.map((m: { name: string }) => m.name).sort()).toEqual(
+        ['', ' (wal-async)', ' (wal-sync)']
+          .flatMap((l) => [`coordinator${l}`, `shard-a${l}`, `shard-b${l}`])
+          .sort(),
+      );
+      expect(r.stdout).toMatch(/^scenario\s+clients\s+txn\/s\s+p50 ms\s+p99 ms\s+txn\/s ÷none\s+cost/m);
       expect(report.slices.length).toBe(measured.length);
+      // Restore speed: one shard of each WAL cluster restored from s3rver by the real CLI.
+      expect(report.restores.map((x: { cluster: string }) => x.cluster)).toEqual(['wal-async', 'wal-sync']);
+      for (const x of report.restores) {
+        expect(x.segments).toBeGreaterThan(0);
+        expect(x.mbPerSec).toBeGreaterThan(0);
+      }
+      expect(r.stdout).toMatch(/restore of shard-a \(wal-sync\) from s3rver .* MB\/s/);
 
       // Nothing left behind: every process the bench measured is gone, and so is its data directory.
       const pids = new Set<number>(

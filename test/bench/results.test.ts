@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { LatencyHistogram } from '../../cli/bench/latency-histogram.ts';
 import { reportJson, type BenchReport } from '../../cli/bench/report.ts';
-import { RowAccumulator, placeholderRows, withRatios, type BenchRow } from '../../cli/bench/results.ts';
+import { RowAccumulator, withRatios, type BenchRow } from '../../cli/bench/results.ts';
 import { judgeTargets } from '../../cli/bench/targets.ts';
 import type { SystemName } from '../../cli/bench/system.ts';
 import type { Scenario } from '../../cli/bench/workload.ts';
@@ -105,15 +105,40 @@ describe('bench results', () => {
       row('postgres', '2shard', 16, 4000, 4),
       row('sqlite', '2shard', 16, 6000, 1),
       row('twopc', '2shard', 64, 9000, 8),
-      ...placeholderRows(),
     ]);
     expect(rows[0]?.vsPostgres?.throughput).toBe(2);
     expect(rows[0]?.vsPostgres?.p50).toBeCloseTo(0.5, 2);
     expect(rows[0]?.vsPostgres?.p99).toBeCloseTo(0.5, 2);
+    expect(rows[0]?.vsNoShipping).toBeUndefined();
     expect(rows[1]?.vsPostgres).toBeUndefined();
     expect(rows[2]?.vsPostgres?.throughput).toBe(1.5);
     expect(rows[3]?.vsPostgres).toBeNull();
-    expect(rows.filter((r) => r.status === 'not-built')).toHaveLength(2);
+  });
+
+  it("sets each WAL shipping row against twopc's row without shipping (and PostgreSQL's 2-shard row)", () => {
+    const rows = withRatios([
+      row('twopc', '2shard', 16, 8000, 2),
+      row('postgres', '2shard', 16, 4000, 4),
+      row('twopc', '2shard-wal-async', 16, 7600, 2.5),
+      row('twopc', '2shard-wal-sync', 16, 2000, 8),
+      row('twopc', '2shard-wal-sync', 64, 3000, 20),
+    ]);
+    expect(rows[2]?.vsNoShipping?.throughput).toBeCloseTo(0.95, 6);
+    expect(rows[2]?.vsNoShipping?.p50).toBeCloseTo(1.25, 1);
+    expect(rows[2]?.vsPostgres?.throughput).toBeCloseTo(1.9, 6);
+    expect(rows[3]?.vsNoShipping?.throughput).toBeCloseTo(0.25, 6);
+    expect(rows[4]?.vsNoShipping).toBeNull(); // no 64-client row without shipping
+    const cost = judgeTargets(rows, [], 10).find((t) => t.id === 'wal-async-cost');
+    expect(cost).toMatchObject({ met: true, measured: '5 % at 16 client(s)' });
+    const expensive = withRatios([
+      row('twopc', '2shard', 1, 1000, 1),
+      row('twopc', '2shard-wal-async', 1, 850, 1),
+      row('twopc', '2shard', 16, 8000, 2),
+      row('twopc', '2shard-wal-async', 16, 7900, 2),
+    ]);
+    const missed = judgeTargets(expensive, [], 10).find((t) => t.id === 'wal-async-cost');
+    expect(missed?.met).toBe(false);
+    expect(missed?.margin).toMatch(/missed by 5 points at 1 clients/);
   });
 
   it('judges the targets: met, missed by how much, or not judged', () => {

@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAILPOINTS } from '../../common/failpoints.ts';
 import { lines, runCli, type CliResult } from '../helpers/cli.ts';
 
-const COMMANDS = ['dev', 'coordinator', 'participant', 'failpoints'] as const;
+const COMMANDS = ['dev', 'coordinator', 'participant', 'failpoints', 'shard'] as const;
 
 let dir: string;
 let schema: string;
@@ -153,7 +153,7 @@ describe('usage errors', () => {
       () => [...coordinatorOk(), '--txn-timeout-ms', '10s'],
       /--txn-timeout-ms: "10s" is not an integer/,
     ],
-    ['participant bad flag', () => [...participantOk(), '--replica', 'x'], /unknown flag --replica/],
+    ['participant bad flag', () => [...participantOk(), '--replicas', 'x'], /unknown flag --replicas/],
     [
       'participant bad --coordinator',
       () => [...participantOk(), '--coordinator', 'nowhere'],

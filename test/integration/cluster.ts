@@ -38,6 +38,8 @@ export interface ClusterOptions {
   /** Extra environment per process name ('coordinator' or a shard name). */
   readonly env?: Readonly<Record<string, Readonly<Record<string, string>>>>;
   readonly coordinatorArgs?: readonly string[];
+  /** Extra CLI flags per shard name, after the standard ones (e.g. `--replica URL --replication sync`). */
+  readonly participantArgs?: Readonly<Record<string, readonly string[]>>;
   /**
    * Pass `--coordinator` to the participants (default true). Without it (allowed) a participant
    * asks only its peers about an in-doubt transaction; the coordinator's in-doubt sweep is then
@@ -79,6 +81,7 @@ export class Cluster {
             '--schema',
             schemaPath,
             ...coordinatorFlag,
+            ...(options.participantArgs?.[shard] ?? []),
           ]),
         ),
       );

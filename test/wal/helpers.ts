@@ -26,20 +26,9 @@ export function tempDir(prefix = 'twopc-wal-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 }
 
+/** A store as the participant opens it when WAL shipping is on: the shipper owns checkpoints. */
 export function openStore(file: string, shard = 'shard-a'): ShardStore {
-  const store = ShardStore.open({ path: file, shard, schemaSql: SCHEMA });
-  disableAutocheckpoint(store);
-  return store;
-}
-
-/**
- * The shipper owns checkpoints, so the store's connection must not checkpoint on its own. Until
- * ShardStore takes a `walAutocheckpointPages` option (see docs/replication.md), tests reach its
- * connection directly.
- */
-export function disableAutocheckpoint(store: ShardStore): void {
-  const db = (store as unknown as { ctx: { db: Database.Database } }).ctx.db;
-  db.pragma('wal_autocheckpoint = 0');
+  return ShardStore.open({ path: file, shard, schemaSql: SCHEMA, walAutocheckpointPages: 0 });
 }
 
 const payload = 'x'.repeat(200);
@@ -128,7 +117,7 @@ export class S3rverProcess {
   }
 
   static async start(): Promise<S3rverProcess> {
-    const server = new S3rverProcess(tempDir('twopc-s3rver-'), await freePort());
+    const server = new S3rverProcess(tempDir('twopc-s3rver-'), await restartablePort());
     await server.start();
     return server;
   }
@@ -177,6 +166,36 @@ export class S3rverProcess {
     await this.stop();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/** Random ports tried below the kernel's ephemeral range before taking any free port. */
+const restartablePortAttemptsMax = 20;
+const restartablePortMin = 10_000;
+
+/**
+ * A port that stays free while s3rver is stopped and started again on it: picked below the kernel's
+ * ephemeral range, which every outgoing connection and port-0 listener draws from (a port freed
+ * there is soon reused, and the restart would fail with EADDRINUSE).
+ */
+async function restartablePort(): Promise<number> {
+  let ephemeralMin = 32_768;
+  try {
+    const low = Number(
+      fs.readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0],
+    );
+    if (Number.isSafeInteger(low) && low > 0) ephemeralMin = low;
+  } catch {
+    // not Linux: keep the usual default
+  }
+  for (let i = 0; i < restartablePortAttemptsMax && ephemeralMin > restartablePortMin; i++) {
+    const port = restartablePortMin + Math.floor(Math.random() * (ephemeralMin - restartablePortMin));
+    try {
+      return await freePort(port);
+    } catch {
+      // taken: try another
+    }
+  }
+  return freePort();
 }
 
 function canConnect(port: number): Promise<boolean> {

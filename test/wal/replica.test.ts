@@ -117,6 +117,26 @@ describe('replica objects', () => {
     );
     await expect(decodeObject('k', encoded, { ...identity, kind: 'snapshot' })).rejects.toThrow(/bad magic/);
   });
+
+  it('tells a prefix of an object (an upload cut short) from damage', async () => {
+    const raw = Buffer.from('wal bytes '.repeat(1000));
+    const encoded = await encodeObject(identity, 4096, raw);
+    const headerEnd = 12 + encoded.readUInt32BE(8);
+    for (const length of [0, 3, 8, 11, 12, 40, headerEnd, headerEnd + 5, encoded.length - 1])
+      await expect(
+        decodeObject('k', encoded.subarray(0, length), identity),
+        `${length} bytes`,
+      ).rejects.toMatchObject({
+        truncated: true,
+      });
+    for (const at of [0, 5, 20, encoded.length - 10, encoded.length - 1]) {
+      const bad = Buffer.from(encoded);
+      bad[at] = (bad[at] as number) ^ 0x55;
+      await expect(decodeObject('k', bad, identity), `byte ${at}`).rejects.toMatchObject({
+        truncated: false,
+      });
+    }
+  });
 });
 
 describe('replica URLs', () => {

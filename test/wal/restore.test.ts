@@ -170,6 +170,45 @@ describe('damaged replicas', () => {
     await expectDetected(() => replaceFile(file, fs.readFileSync(file).subarray(0, 40)), /is corrupt/);
   });
 
+  function lastSegment(): string {
+    const byIndex = segments();
+    return byIndex.get(Math.max(...byIndex.keys()))?.at(-1) as string;
+  }
+
+  it('the last segment cut short (an interrupted upload to a store without atomic writes) is left out', async () => {
+    const file = lastSegment();
+    const key = path.relative(replicaDir, file);
+    for (const length of [0, 10, 200]) {
+      const undo = replaceFile(file, fs.readFileSync(file).subarray(0, length));
+      try {
+        const out = path.join(dir, 'damage', `cut-short-${length}.db`);
+        const result = await restoreFrom(url, out);
+        expect(result.leftOut).toEqual([key]);
+        const content = readShard(out);
+        expect(content.integrity).toBe('ok');
+        // A prefix of the history that stops just before the cut-short segment's commits.
+        expect(content.a).toEqual(range(1, content.a.length));
+        expect(content.a.length).toBeGreaterThanOrEqual(190);
+        expect(content.a.length).toBeLessThan(200);
+        const replica = new ShardReplica(await openReplicaClient(parseReplicaUrl(url)), 'shard-a');
+        const report = await verifyReplica(replica);
+        expect(report.problems).toBe(0);
+        expect(report.generations.flatMap((g) => g.notes).join('\n')).toMatch(
+          /left out .*an upload a crash cut short/,
+        );
+      } finally {
+        undo();
+      }
+    }
+  });
+
+  it('the last segment damaged in any other way is still an error', async () => {
+    const file = lastSegment();
+    const bytes = fs.readFileSync(file);
+    bytes[bytes.length - 20] = (bytes[bytes.length - 20] as number) ^ 0x10;
+    await expectDetected(() => replaceFile(file, bytes), /is corrupt/);
+  });
+
   it('a segment missing in the middle of a WAL index', async () => {
     await expectDetected(
       () => replaceFile(middleIndex().files[1] as string, undefined),

@@ -71,6 +71,46 @@ describe('npx twopc shard', () => {
     ).toBe(0);
   });
 
+  it('--json prints the summary as one object', async () => {
+    const output = path.join(dir, 'json', 'shard-a.db');
+    const r = await shard('restore', '--replica', url, '--shard', 'shard-a', '--output', output, '--json');
+    expect(r.code).toBe(0);
+    const summary = JSON.parse(r.stdout);
+    expect(summary).toMatchObject({ shard: 'shard-a', output, inDoubt: 1, integrity: 'ok', walIndexes: 1 });
+    expect(summary.segments).toBeGreaterThan(0);
+    expect(summary.mbPerSec).toBeGreaterThan(0);
+  });
+
+  it("a WAL left beside the output is another database's: refused, and --force removes it unapplied", async () => {
+    const output = path.join(dir, 'stale', 'shard-a.db');
+    // A foreign database's WAL, with frames SQLite would replay onto whatever file is beside it.
+    const foreign = path.join(dir, 'stale-src', 'shard-a.db');
+    const store = openStore(foreign);
+    commitRange(store, 1000, 5);
+    fs.mkdirSync(path.dirname(output), { recursive: true });
+    fs.copyFileSync(`${foreign}-wal`, `${output}-wal`);
+    store.close();
+    const refused = await shard('restore', '--replica', url, '--shard', 'shard-a', '--output', output);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/shard-a\.db-wal exists: the WAL of another database.*\nhint: .*--force/);
+    expect(fs.existsSync(output)).toBe(false);
+    const forced = await shard(
+      'restore',
+      '--replica',
+      url,
+      '--shard',
+      'shard-a',
+      '--output',
+      output,
+      '--force',
+    );
+    expect(forced.code).toBe(0);
+    expect(fs.existsSync(`${output}-wal`)).toBe(false);
+    const content = readShard(output);
+    expect(content.integrity).toBe('ok');
+    expect(content.a).toEqual(range(1, 30));
+  });
+
   it('usage mistakes exit 2 with one line; unsupported and impossible requests exit 1', async () => {
     const out = path.join(dir, 'x.db');
     const bad = await shard(
@@ -125,12 +165,36 @@ describe('npx twopc shard', () => {
       .find((f) => f.endsWith('.seg')) as string;
     const file = path.join(dir, 'replica', seg);
     const original = fs.readFileSync(file);
-    fs.writeFileSync(file, original.subarray(0, original.length - 1));
+    const flipped = Buffer.from(original);
+    flipped[flipped.length - 20] = (flipped[flipped.length - 20] as number) ^ 0x10;
+    fs.writeFileSync(file, flipped);
     try {
       const r = await shard('replica', 'verify', '--replica', url, '--shard', 'shard-a');
       expect(r.code).toBe(1);
       expect(r.stdout).toContain(path.basename(seg));
       expect(r.stdout).toMatch(/trial restore: FAILED/);
+    } finally {
+      fs.writeFileSync(file, original);
+    }
+  });
+
+  it('the last segment cut short (an interrupted upload) is a note, and restore leaves it out', async () => {
+    const seg = fs
+      .readdirSync(path.join(dir, 'replica'), { recursive: true, encoding: 'utf8' })
+      .filter((f) => f.endsWith('.seg'))
+      .sort()
+      .at(-1) as string;
+    const file = path.join(dir, 'replica', seg);
+    const original = fs.readFileSync(file);
+    fs.writeFileSync(file, original.subarray(0, original.length - 1));
+    try {
+      const r = await shard('replica', 'verify', '--replica', url, '--shard', 'shard-a');
+      expect(r.code, r.stdout).toBe(0);
+      expect(r.stdout).toMatch(/note: left out .*an upload a crash cut short/);
+      const output = path.join(dir, 'cut-short', 'shard-a.db');
+      const restored = await shard('restore', '--replica', url, '--shard', 'shard-a', '--output', output);
+      expect(restored.code).toBe(0);
+      expect(restored.stdout).toMatch(/note {7}left out .*\.seg: incomplete/);
     } finally {
       fs.writeFileSync(file, original);
     }
