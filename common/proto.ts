@@ -28,6 +28,12 @@ export const CHANNEL_OPTIONS: grpc.ChannelOptions = Object.freeze({
   'grpc.keepalive_time_ms': 10_000,
   'grpc.keepalive_timeout_ms': 5_000,
   'grpc.keepalive_permit_without_calls': 1,
+  // gRPC's defaults back off from 1 s to 120 s between reconnects, so a client whose server restarted
+  // keeps failing for seconds after the server is back. twopc's servers restart in about a second
+  // after a crash; reconnecting within half a second of that is what callers (SDK, recovery CLI, in-doubt
+  // lookups) need, and a handful of connection attempts a second to a dead address costs nothing.
+  'grpc.initial_reconnect_backoff_ms': 100,
+  'grpc.max_reconnect_backoff_ms': 500,
 });
 
 type ServiceCtor = grpc.ServiceClientConstructor;
@@ -36,7 +42,10 @@ let cached: { transactions: ServiceCtor; participant: ServiceCtor } | undefined;
 
 export function loadServices(): { transactions: ServiceCtor; participant: ServiceCtor } {
   if (cached) return cached;
-  const def = protoLoader.loadSync(['twopc/v1/transactions.proto', 'twopc/v1/participant.proto'], LOADER_OPTIONS);
+  const def = protoLoader.loadSync(
+    ['twopc/v1/transactions.proto', 'twopc/v1/participant.proto'],
+    LOADER_OPTIONS,
+  );
   const pkg = grpc.loadPackageDefinition(def) as unknown as {
     twopc: { v1: { Transactions: ServiceCtor }; internal: { v1: { Participant: ServiceCtor } } };
   };
