@@ -8,6 +8,10 @@ import { invalidArgument } from '../common/errors.ts';
 import { MUTATION_NAMES, type MutationName } from '../common/mutations.ts';
 import { EXIT_FAILURE, EXIT_OK } from './exit.ts';
 import { formatUsage, parseFlags, parseIntFlag } from './args.ts';
+import * as simulate from '../chaos/simulation/simulate-command.ts';
+
+/** `chaos simulate …` prints its own --help (cli/main.ts must not answer it with this page). */
+export const subcommands: readonly string[] = ['simulate'];
 
 /** Exit code after SIGINT/SIGTERM, as shells report a signal death. */
 export const EXIT_INTERRUPTED = 130;
@@ -74,6 +78,7 @@ export const usage = formatUsage({
     "  delay       add latency on a process's links",
     '  failpoints  restart a process with a crash failpoint armed (see `npx twopc failpoints`)',
     '  replica-outage, redis-outage: refused for now (not available yet in the harness)',
+    'Deterministic simulation (one process, simulated network and clock): npx twopc chaos simulate --help',
     '',
     'The run dir gets history.jsonl, summary.json, report.html, logs/ and data/. The same seed',
     'replays the same fault schedule and workload choices (process timing differs).',
@@ -164,6 +169,7 @@ export function parseDuration(raw: string): number {
 }
 
 export async function run(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'simulate') return simulate.run(argv.slice(1));
   const o = await parseChaosOptions(argv);
   const { runChaos } = await import('../chaos/chaos-run.ts');
   const { verdictLine } = await import('../chaos/report.ts');

@@ -36,7 +36,7 @@ import { startMaintenance } from './maintenance.ts';
 import { createProtocolContext, type ProtocolContext } from './protocol-context.ts';
 import { runQuery } from './query.ts';
 import { Transaction } from './transaction.ts';
-import { isTxnId, TxnIdGenerator } from './txn-id.ts';
+import { isTxnId, TxnIdGenerator, type EntropySource } from './txn-id.ts';
 import { listTransactions } from './txn-listing.ts';
 import { TxnResolver, awaitOutcome } from './txn-resolution.ts';
 import { TxnTable } from './txn-table.ts';
@@ -52,6 +52,11 @@ export interface CoordinatorOptions {
   readonly clock?: Clock;
   /** Jitter; seeded in tests and simulation. */
   readonly random?: () => number;
+  /**
+   * The random part of transaction ids (default crypto.randomBytes, for uniqueness across
+   * coordinators and restarts). Only the deterministic simulator passes a seeded source.
+   */
+  readonly txnIdEntropy?: EntropySource;
   readonly logger?: Logger;
 }
 
@@ -60,7 +65,7 @@ export class Coordinator {
   private readonly ctx: ProtocolContext;
   private readonly metricsState = new CoordinatorMetrics();
   private readonly stopper = new AbortController();
-  private readonly ids = new TxnIdGenerator();
+  private readonly ids: TxnIdGenerator;
   private readonly table: TxnTable;
   private readonly keys: IdempotencyKeys;
   private readonly interactive: InteractiveTxns;
@@ -76,6 +81,7 @@ export class Coordinator {
     if (options.coordinatorId === '') throw invalidArgument('coordinator: coordinatorId is empty');
     if (options.participants.size === 0) throw invalidArgument('coordinator: no participants');
     this.config = resolveCoordinatorConfig(options.config);
+    this.ids = new TxnIdGenerator(options.txnIdEntropy);
     const clock = options.clock ?? systemClock;
     this.table = new TxnTable(this.config.activeTxnsMax, this.config.recentTxnsMax);
     // Every participant call listens on the stop signal while it runs. Calls in flight are bounded by

@@ -19,6 +19,7 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import { txnViewFromPb } from '../common/api-codec.ts';
+import type { TxnView } from '../common/api.ts';
 import { shardMetadataKey, txnStateFromPb } from '../common/protocol-codec.ts';
 import { type Pb } from '../common/pb-fields.ts';
 import { TwopcError, describeError } from '../common/errors.ts';
@@ -97,20 +98,11 @@ export class GrpcDecisionSource implements DecisionSource {
     const what = `coordinator at ${address}: GetTransaction ${txnId}`;
     const def = loadServices().transactions.service.GetTransaction as grpc.MethodDefinition<Pb, Pb>;
     const res = await this.unary(client, def, { txn_id: txnId }, new grpc.Metadata(), what);
-    const view = decode(what, () => txnViewFromPb(res));
-    if (view.txnId !== txnId) throw new TwopcError('INTERNAL', `${what}: answered for ${view.txnId}`);
-    switch (view.state) {
-      case 'COMMITTING':
-      case 'COMMITTED':
-        if (view.outcome !== 'COMMITTED')
-          throw new TwopcError('INTERNAL', `${what}: state ${view.state} with outcome ${view.outcome}`);
-        return { kind: 'COMMIT', decisionSeq: view.decisionSeq };
-      case 'ABORTED':
-        return { kind: 'ABORT' };
-      case 'ACTIVE':
-      case 'PREPARING':
-        return { kind: 'PENDING' };
-    }
+    return coordinatorAnswerFromView(
+      decode(what, () => txnViewFromPb(res)),
+      txnId,
+      what,
+    );
   }
 
   private peerClient(address: string): grpc.Client {
@@ -143,6 +135,26 @@ export class GrpcDecisionSource implements DecisionSource {
         (err, res) => (err ? reject(fromStatus(err, what)) : resolve(res ?? {})),
       ),
     );
+  }
+}
+
+/**
+ * The coordinator's view of a transaction as an answer for the resolver (the mapping at the top of
+ * this file). Shared with the simulator's decision source (chaos/simulation/decision-link.ts).
+ */
+export function coordinatorAnswerFromView(view: TxnView, txnId: string, what: string): CoordinatorAnswer {
+  if (view.txnId !== txnId) throw new TwopcError('INTERNAL', `${what}: answered for ${view.txnId}`);
+  switch (view.state) {
+    case 'COMMITTING':
+    case 'COMMITTED':
+      if (view.outcome !== 'COMMITTED')
+        throw new TwopcError('INTERNAL', `${what}: state ${view.state} with outcome ${view.outcome}`);
+      return { kind: 'COMMIT', decisionSeq: view.decisionSeq };
+    case 'ABORTED':
+      return { kind: 'ABORT' };
+    case 'ACTIVE':
+    case 'PREPARING':
+      return { kind: 'PENDING' };
   }
 }
 
