@@ -15,10 +15,14 @@
  *   transaction: a timeout or a client Abort racing the log write sees `tryAbort` return false.
  *   So once anything has said ABORTED, `decideCommit` returns false and no COMMIT is ever logged.
  */
+import { setMaxListeners } from 'node:events';
 import { assert } from '../common/assert.ts';
 import type { TxnOutcome, TxnState, TxnView } from '../common/api.ts';
 import { TwopcError } from '../common/errors.ts';
 import type { AbortReason } from '../common/protocol.ts';
+
+/** Listeners on one transaction's abort signal: above readsPerTxnMax's default plus a call per shard. */
+const txnSignalListenersMax = 2_048;
 
 export const TXN_PHASES = [
   'ACTIVE',
@@ -63,6 +67,10 @@ export class Transaction {
 
   constructor(init: TxnInit) {
     assert(init.deadlineMs >= init.startedAtMs, `txn ${init.id}: deadline before start`);
+    // Every call made for this transaction listens on its signal: concurrent reads (at most
+    // readsPerTxnMax) plus a prepare and a decision per shard. Node's default cap of 10 would flag an
+    // ordinary interactive transaction as a listener leak.
+    setMaxListeners(txnSignalListenersMax, this.aborter.signal);
     this.id = init.id;
     this.startedAtMs = init.startedAtMs;
     this.deadlineMs = init.deadlineMs;

@@ -72,7 +72,10 @@ function abortOne(ctx: ShardContext, m: DecisionMessage): Ack {
     return { txnId: m.txnId, state: 'ABORTED' };
   }
   if (t.state === 'COMMITTED') {
-    ctx.logger.error('abort decision for a transaction committed here; keeping the commit', {
+    // Expected for a one-phase commit: the coordinator sends Abort to learn an outcome it did not hear.
+    // After a two-phase YES it would be a coordinator bug.
+    const log = t.onePhase ? ctx.logger.info : ctx.logger.error;
+    log('abort decision for a transaction committed here; keeping the commit', {
       txnId: m.txnId,
       onePhase: t.onePhase,
     });

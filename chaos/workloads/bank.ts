@@ -68,7 +68,8 @@ export class BankWorkload implements Workload {
   readonly #accounts: Account[];
   #nextTransfer = 0;
   /** Every transfer ever invoked, by id, with the outcome its invocations add up to. */
-  readonly #transfers = new Map<string, { transfer: Transfer; outcome: CompletionType }>();
+  /** `answered`: the outcome came from the coordinator (authoritative), not from a client-side error. */
+  readonly #transfers = new Map<string, { transfer: Transfer; outcome: CompletionType; answered: boolean }>();
   #reasked = 0;
 
   constructor(env: WorkloadEnv) {
@@ -158,6 +159,7 @@ export class BankWorkload implements Workload {
     const to = this.#account(t.to);
     const op = history.invoke(process, BANK_TRANSFER_F, t);
     let type: CompletionType;
+    let answered = false;
     let error: string | undefined;
     let reconnect = false;
     try {
@@ -195,16 +197,13 @@ export class BankWorkload implements Workload {
         { idempotencyKey: t.id, timeoutMs: txnTimeoutMs },
       );
       type = r.outcome === 'COMMITTED' ? 'ok' : 'fail';
+      answered = true;
       if (r.outcome === 'ABORTED') error = `${r.abortReason ?? 'ABORTED'}: ${r.reason}`;
     } catch (err) {
       ({ type, error, reconnect } = classifyError(err, true));
     }
     history.complete(op, type, t, error);
-    // What the clients know of this transfer over all its invocations: ok wins, then fail.
-    const known = this.#transfers.get(t.id)?.outcome ?? 'info';
-    const merged =
-      known === 'ok' || type === 'ok' ? 'ok' : known === 'fail' || type === 'fail' ? 'fail' : 'info';
-    this.#transfers.set(t.id, { transfer: t, outcome: merged });
+    this.#transfers.set(t.id, mergeOutcome(this.#transfers.get(t.id), t, type, answered));
     return { type, reconnect };
   }
 
@@ -245,4 +244,24 @@ export class BankWorkload implements Workload {
     if (!a) throw new Error(`unknown account ${name}`);
     return a;
   }
+}
+
+/**
+ * What the clients know of a transfer over all its invocations (retries share its idempotency key, so
+ * the coordinator answers every one with the first outcome). A coordinator's answer is authoritative;
+ * a client-side error is not: a retry that never left the client says nothing about an earlier attempt
+ * whose outcome is unknown, so it must not turn "unknown" into "failed" (that would be a false
+ * failed-but-applied). Committed wins; then an authoritative abort; then unknown; else failed.
+ */
+export function mergeOutcome(
+  prev: { outcome: CompletionType; answered: boolean } | undefined,
+  transfer: Transfer,
+  type: CompletionType,
+  answered: boolean,
+): { transfer: Transfer; outcome: CompletionType; answered: boolean } {
+  if (type === 'ok' || prev?.outcome === 'ok') return { transfer, outcome: 'ok', answered: true };
+  if (type === 'fail' && answered) return { transfer, outcome: 'fail', answered: true };
+  if (prev?.outcome === 'fail' && prev.answered) return { transfer, outcome: 'fail', answered: true };
+  if (type === 'info' || prev?.outcome === 'info') return { transfer, outcome: 'info', answered: false };
+  return { transfer, outcome: 'fail', answered: false };
 }
