@@ -44,9 +44,6 @@ export interface ProxyStats {
   readonly bytesDown: number;
 }
 
-export function describeFault(f: LinkFault): string {
-  return f.kind === 'latency' ? `latency(${f.ms}ms)` : f.kind;
-}
 
 export class FaultProxy {
   readonly name: string;

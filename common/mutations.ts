@@ -67,12 +67,3 @@ export function answerBeforeForced(txnId: string, force: () => Promise<unknown>)
   return { txnId, outcome: 'COMMITTED', reason: '', decisionSeq: 0n };
 }
 
-/** Parses a comma-separated list of mutation names; throws on an unknown one (for the CLI). */
-export function parseMutationList(raw: string): MutationName[] {
-  const names = raw
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  for (const n of names) if (!(n in MUTATIONS)) throw new Error(`unknown mutation "${n}"`);
-  return names as MutationName[];
-}

@@ -125,7 +125,3 @@ export function encodeKey(values: readonly SqlValue[]): string {
   return JSON.stringify(values.map(tag));
 }
 
-export function valuesEqual(a: SqlValue, b: SqlValue): boolean {
-  if (Buffer.isBuffer(a) && Buffer.isBuffer(b)) return a.equals(b);
-  return a === b;
-}

@@ -13,8 +13,6 @@ import { GENERATION_ID } from '../wal/generation.ts';
 export const INDEX_DIGITS = 10;
 export const OFFSET_DIGITS = 15;
 const TIME_DIGITS = 13;
-export const INDEX_MAX = 10 ** INDEX_DIGITS - 1;
-export const OFFSET_MAX = 10 ** OFFSET_DIGITS - 1;
 
 export interface SnapshotRef {
   readonly generation: string;
