@@ -91,7 +91,9 @@ describe('SqliteDecisionLog open modes', () => {
   });
 });
 
-describe('heuristic decisions', () => {
+// The semantics of heuristic decisions are in the contract suite (decision-log-contract.ts); this is
+// only the recovery CLI's path: a tool open recording into a file a coordinator wrote.
+describe('heuristic decisions through a tool open', () => {
   it('a commit writes the audit row and a COMMIT record with a fresh seq, re-driven like any other', async () => {
     await withLog('coordinator', async (log) => {
       await log.logCommit({
@@ -120,60 +122,6 @@ describe('heuristic decisions', () => {
       expect(await log.listHeuristics(10)).toEqual([
         { txnId: 'tx_1', outcome: 'COMMITTED', operator: 'ops', note: 'the log was lost', atMs: 20 },
       ]);
-    });
-  });
-
-  it("an abort writes an ABORTED outcome with reason HEURISTIC and keeps an INTENT's key", async () => {
-    await withLog('coordinator', async (log) => {
-      await log.logIntent({ txnId: 'tx_1', idempotencyKey: 'k1', shards: ['a', 'b'], atMs: 3 });
-      expect(await log.logHeuristicDecision(heuristic('tx_1', 'ABORTED'))).toEqual({
-        recorded: true,
-        decisionSeq: 0n,
-      });
-      expect(await log.byIdempotencyKey('k1')).toMatchObject({
-        txnId: 'tx_1',
-        state: 'ABORTED',
-        abortReason: 'HEURISTIC',
-        reason: 'heuristic abort by ops: the log was lost',
-        startedAtMs: 3,
-      });
-    });
-  });
-
-  it('writes nothing where the log already decided: a COMMIT, an outcome, or an earlier heuristic', async () => {
-    await withLog('coordinator', async (log) => {
-      await log.logCommit({
-        txnId: 'tx_c',
-        shards: ['a'],
-        readOnlyShards: [],
-        idempotencyKey: '',
-        startedAtMs: 1,
-        atMs: 2,
-      });
-      await log.logOutcome({
-        txnId: 'tx_o',
-        outcome: 'ABORTED',
-        shards: ['a'],
-        idempotencyKey: 'k',
-        abortReason: 'CONFLICT',
-        reason: 'x',
-        invalid: false,
-        startedAtMs: 1,
-        atMs: 2,
-      });
-      const refused = await log.logHeuristicDecision(heuristic('tx_c', 'ABORTED'));
-      expect(refused).toMatchObject({ recorded: false, existing: { state: 'COMMITTED' }, heuristics: [] });
-      expect(await log.logHeuristicDecision(heuristic('tx_o', 'COMMITTED'))).toMatchObject({
-        recorded: false,
-      });
-      // Two operators at once: one decides, the other is told.
-      const both = await Promise.all([
-        log.logHeuristicDecision(heuristic('tx_n', 'COMMITTED')),
-        log.logHeuristicDecision(heuristic('tx_n', 'ABORTED')),
-      ]);
-      expect(both.map((r) => r.recorded)).toEqual([true, false]);
-      expect((await log.heuristics('tx_n')).map((h) => h.outcome)).toEqual(['COMMITTED']);
-      expect(await log.heuristics('tx_c')).toEqual([]);
     });
   });
 });
