@@ -37,16 +37,9 @@ export function participantFor(ctx: ProtocolContext, shard: string): Participant
   return client;
 }
 
-export interface ProtocolContextOptions {
-  readonly coordinatorId: string;
-  readonly log: DecisionLog;
-  readonly participants: ReadonlyMap<string, ParticipantClient>;
-  readonly config: CoordinatorConfig;
-  readonly clock: Clock;
-  readonly random: () => number;
-  readonly logger: Logger;
-  readonly metrics: CoordinatorMetrics;
-  readonly stopSignal: AbortSignal;
+/** What the context is made from: its plain fields, plus what the wiring needs. */
+export interface ProtocolContextOptions
+  extends Omit<ProtocolContext, 'sender' | 'delivery' | 'trackCommitWrite'> {
   /** Runs after a commit's END is written. */
   readonly onEnded: (txnId: string) => void;
   /** COMMIT writes in flight are kept here until they settle. */
