@@ -38,8 +38,10 @@ export function participantFor(ctx: ProtocolContext, shard: string): Participant
 }
 
 /** What the context is made from: its plain fields, plus what the wiring needs. */
-export interface ProtocolContextOptions
-  extends Omit<ProtocolContext, 'sender' | 'delivery' | 'trackCommitWrite'> {
+export interface ProtocolContextOptions extends Omit<
+  ProtocolContext,
+  'sender' | 'delivery' | 'trackCommitWrite'
+> {
   /** Runs after a commit's END is written. */
   readonly onEnded: (txnId: string) => void;
   /** COMMIT writes in flight are kept here until they settle. */
