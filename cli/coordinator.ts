@@ -18,6 +18,16 @@ import {
   type DecisionLogSpec,
 } from '../coordinator/decision-log/spec.ts';
 import { parseDurabilityAssertion } from '../coordinator/decision-log/redis-durability.ts';
+import {
+  checkLeaseConfig,
+  leaseRenewMsDefault,
+  leaseRenewMsMin,
+  leaseTtlMsDefault,
+  leaseTtlMsMax,
+  leaseTtlMsMin,
+  type LeaseConfig,
+} from '../coordinator/replicas.ts';
+import { EXIT_FAILURE } from './exit.ts';
 import { formatUsage, parseFlags, parseHostPort, parseId, parseIntFlag, parseNamedAddress } from './args.ts';
 import { serveUntilStopped } from './serve.ts';
 
@@ -74,6 +84,16 @@ const FLAGS = {
     value: 'N',
     description: `timeout of transactions that ask for none (default ${txnTimeoutMsDefault})`,
   },
+  'lease-ttl-ms': {
+    kind: 'string',
+    value: 'N',
+    description: `Redis log only: a replica whose lease is not renewed for N ms is taken over by another (default ${leaseTtlMsDefault})`,
+  },
+  'lease-renew-ms': {
+    kind: 'string',
+    value: 'N',
+    description: `Redis log only: how often a replica renews its lease and looks for expired ones (default ${leaseRenewMsDefault})`,
+  },
   'decision-retention-ms': {
     kind: 'string',
     value: 'N',
@@ -97,6 +117,10 @@ export const usage = formatUsage({
     'lines on stderr (TWOPC_LOG_LEVEL=debug|info|warn|error). SIGINT/SIGTERM stop it gracefully.',
     'Failpoints come from TWOPC_FAILPOINTS (see `npx twopc failpoints`).',
     '',
+    'Several coordinators may share one Redis decision log (replicas): each holds a lease; when one',
+    'stops renewing it for --lease-ttl-ms, another takes over its unfinished transactions and fences it.',
+    'A replica that finds itself fenced exits at once (exit 1). See docs/redis.md.',
+    '',
     'A Redis decision log must be durable: appendonly yes with appendfsync always (checked with CONFIG',
     'GET), or --redis-durability wait:N with N replicas. Otherwise the coordinator refuses to start',
     '(exit 1) unless --allow-non-durable-log is given. See docs/redis.md.',
@@ -116,6 +140,7 @@ export interface CoordinatorOptions {
   readonly coordinatorId?: string;
   readonly txnTimeoutMs?: number;
   readonly decisionRetentionMs?: number;
+  readonly lease?: LeaseConfig;
 }
 
 /** Validates the flags into options; every mistake is an INVALID_ARGUMENT. */
@@ -139,9 +164,12 @@ export function parseCoordinatorOptions(argv: readonly string[]): CoordinatorOpt
   const txnTimeoutRaw = flags['txn-timeout-ms'];
   const retentionRaw = flags['decision-retention-ms'];
   const coordinatorId = flags['coordinator-id'];
+  const decisionLog = decisionLogFromFlags(flags);
+  const lease = leaseFromFlags(flags, decisionLog);
   return Object.freeze({
     listen: parseHostPort('--listen', flags.listen),
-    decisionLog: decisionLogFromFlags(flags),
+    decisionLog,
+    ...(lease === undefined ? {} : { lease }),
     participants,
     ...(coordinatorId === undefined ? {} : { coordinatorId: parseId('--coordinator-id', coordinatorId) }),
     ...(txnTimeoutRaw === undefined
@@ -188,6 +216,32 @@ function decisionLogFromFlags(flags: {
   return spec;
 }
 
+function leaseFromFlags(
+  flags: { 'lease-ttl-ms': string | undefined; 'lease-renew-ms': string | undefined },
+  decisionLog: DecisionLogSpec,
+): LeaseConfig | undefined {
+  const ttlRaw = flags['lease-ttl-ms'];
+  const renewRaw = flags['lease-renew-ms'];
+  if (ttlRaw === undefined && renewRaw === undefined) return undefined;
+  if (decisionLog.kind === 'sqlite') {
+    throw invalidArgument(
+      'coordinator: --lease-ttl-ms and --lease-renew-ms apply to a Redis decision log only',
+      'one coordinator owns a SQLite log; give --decision-log redis://HOST:PORT/DB for replicas',
+    );
+  }
+  const leaseTtlMs =
+    ttlRaw === undefined
+      ? leaseTtlMsDefault
+      : parseIntFlag('--lease-ttl-ms', ttlRaw, leaseTtlMsMin, leaseTtlMsMax);
+  const leaseRenewMs =
+    renewRaw === undefined
+      ? Math.min(leaseRenewMsDefault, Math.floor(leaseTtlMs / 2))
+      : parseIntFlag('--lease-renew-ms', renewRaw, leaseRenewMsMin, leaseTtlMsMax);
+  const problem = checkLeaseConfig({ leaseTtlMs, leaseRenewMs });
+  if (problem !== undefined) throw invalidArgument(`coordinator: ${problem}`);
+  return { leaseTtlMs, leaseRenewMs };
+}
+
 export async function run(argv: readonly string[]): Promise<number> {
   const options = parseCoordinatorOptions(argv);
   configureFailpointsFromEnv();
@@ -202,6 +256,12 @@ export async function run(argv: readonly string[]): Promise<number> {
       decisionLog: options.decisionLog,
       participants: [...options.participants],
       ...(options.coordinatorId === undefined ? {} : { coordinatorId: options.coordinatorId }),
+      ...(options.lease === undefined ? {} : { lease: options.lease }),
+      // A fenced replica must act on nothing: no graceful drain, no Abort sent, gone at once.
+      onFenced: (why) => {
+        process.stderr.write(`twopc: this coordinator replica was fenced: ${why}\n`);
+        process.exit(EXIT_FAILURE);
+      },
       config: {
         ...(options.txnTimeoutMs === undefined ? {} : { txnTimeoutMsDefault: options.txnTimeoutMs }),
         ...(options.decisionRetentionMs === undefined

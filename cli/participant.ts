@@ -6,6 +6,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { invalidArgument } from '../common/errors.ts';
 import { configureFailpointsFromEnv } from '../common/failpoints.ts';
 import { createLogger } from '../common/log.ts';
+import { coordinatorAddressesMax, splitCoordinatorAddresses } from '../participant/coordinator-addresses.ts';
 import { parseReplicaUrl } from '../participant/replica/replica-url.ts';
 import { REPLICATION_MODES, WAL_SHIPPER_DEFAULTS, type ReplicationMode } from '../participant/wal/config.ts';
 import { formatUsage, parseFlags, parseHostPort, parseIntFlag, parseName } from './args.ts';
@@ -40,8 +41,10 @@ const FLAGS = {
   },
   coordinator: {
     kind: 'string',
-    value: 'HOST:PORT',
-    description: 'the coordinator to ask about in-doubt transactions (default: ask peers only)',
+    value: 'HOST:PORT[,HOST:PORT…]',
+    description:
+      'the coordinator to ask about in-doubt transactions, or several replicas of it, tried in turn ' +
+      '(default: ask peers only)',
   },
   replica: {
     kind: 'string',
@@ -105,6 +108,16 @@ export interface ParticipantOptions {
   };
 }
 
+/** `--coordinator A[,B…]`: every entry a HOST:PORT, at most coordinatorAddressesMax. */
+function parseCoordinatorList(raw: string): string {
+  const addresses = splitCoordinatorAddresses(raw);
+  if (addresses.length === 0)
+    throw invalidArgument('--coordinator: no address given', 'e.g. --coordinator 127.0.0.1:7400');
+  if (addresses.length > coordinatorAddressesMax)
+    throw invalidArgument(`--coordinator: ${addresses.length} addresses; at most ${coordinatorAddressesMax}`);
+  return addresses.map((a) => parseHostPort('--coordinator', a)).join(',');
+}
+
 export function parseParticipantOptions(argv: readonly string[]): ParticipantOptions {
   const flags = parseFlags('participant', argv, FLAGS);
   const coordinator = flags.coordinator;
@@ -130,7 +143,7 @@ export function parseParticipantOptions(argv: readonly string[]): ParticipantOpt
     listen: parseHostPort('--listen', flags.listen),
     dataDir: flags['data-dir'],
     schemaPath: flags.schema,
-    ...(coordinator === undefined ? {} : { coordinator: parseHostPort('--coordinator', coordinator) }),
+    ...(coordinator === undefined ? {} : { coordinator: parseCoordinatorList(coordinator) }),
     ...(replica === undefined
       ? {}
       : {

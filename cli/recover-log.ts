@@ -7,6 +7,7 @@ import path from 'node:path';
 import { invalidArgument } from '../common/errors.ts';
 import { LOG_STATUSES, logStatus, type DecisionRecord, type LogStatus } from '../coordinator/decision-log.ts';
 import { DEV_COORDINATOR_DIR, LOG_FILE_NAME } from '../coordinator/recovery/data-dir.ts';
+import { parseDecisionLogSpec } from '../coordinator/decision-log/spec.ts';
 import { logPageRecordsMax } from '../coordinator/recovery/config.ts';
 import { formatUsage, parseFlags, parseIntFlag } from './args.ts';
 import { EXIT_OK } from './exit.ts';
@@ -18,7 +19,11 @@ export const logLimitDefault = 100;
 const logLimitMax = 1_000_000_000;
 
 const FLAGS = {
-  log: { kind: 'string', value: 'FILE', description: "the coordinator's decision log file" },
+  log: {
+    kind: 'string',
+    value: 'FILE|URL',
+    description: "the coordinator's decision log: a file, sqlite:PATH, or a Redis log redis://HOST:PORT/DB",
+  },
   'data-dir': {
     kind: 'string',
     value: 'DIR',
@@ -48,7 +53,7 @@ export const summary = 'inspect or export the decision log (JSON lines with --js
 
 export const usage = formatUsage({
   synopsis:
-    'npx twopc recover log (--log FILE | --data-dir DIR) [--state STATUS] [--since TIME] [--limit N] [--json]',
+    'npx twopc recover log (--log FILE|URL | --data-dir DIR) [--state STATUS] [--since TIME] [--limit N] [--json]',
   summary:
     "Prints the decision log's records, oldest transaction first: INTENT (a keyed transaction begun),\n" +
     'COMMITTING (COMMIT logged, not yet acknowledged everywhere), COMMITTED, ABORTED, with any heuristic\n' +
@@ -66,7 +71,7 @@ export async function run(argv: readonly string[]): Promise<number> {
     flags.limit === undefined ? logLimitDefault : parseIntFlag('--limit', flags.limit, 0, logLimitMax);
   const limit = limitRaw === 0 ? Number.MAX_SAFE_INTEGER : limitRaw;
   const { LogView } = await import('../coordinator/recovery/log-view.ts');
-  const log = LogView.open(file);
+  const log = await LogView.openAt(file);
   try {
     if (!log.exists) throw invalidArgument(`recover log: decision log ${file} does not exist`);
     if (flags.heuristics) {
@@ -136,7 +141,12 @@ function recordRow(r: DecisionRecord, heuristic: string): string[] {
 function logFile(log: string | undefined, dataDir: string | undefined): string {
   if (log !== undefined && dataDir !== undefined)
     throw invalidArgument('recover log: give --log FILE or --data-dir DIR, not both');
-  if (log !== undefined) return log;
+  if (log !== undefined) {
+    const isSpec = log.startsWith('sqlite:') || /^[a-z+]+:\/\//.test(log);
+    if (!isSpec) return log;
+    const spec = parseDecisionLogSpec(log);
+    return spec.kind === 'sqlite' ? spec.path : log;
+  }
   if (dataDir !== undefined) return path.join(dataDir, DEV_COORDINATOR_DIR, LOG_FILE_NAME);
   throw invalidArgument(
     'recover log: which log? --log FILE or --data-dir DIR',

@@ -3,7 +3,10 @@
  *
  *   offline (processes stopped):  --data-dir DIR            (DIR/coordinator/decisions.db, DIR/<shard>/<shard>.db)
  *                                 --log FILE --shard NAME=FILE …
- *   online (processes running):   --participant NAME=HOST:PORT … [--coordinator HOST:PORT] [--log FILE]
+ *   online (processes running):   --participant NAME=HOST:PORT … [--coordinator HOST:PORT[,…]] [--log FILE]
+ *
+ * `--log` (or `--decision-log`) is a SQLite file, `sqlite:PATH`, or a Redis log URL (redis://…), read
+ * directly; `--coordinator` may list several replicas sharing a Redis log.
  *
  * plus the positional TXN some subcommands take. Every mistake is INVALID_ARGUMENT (exit 2).
  */
@@ -12,6 +15,7 @@ import { invalidArgument } from '../common/errors.ts';
 import { checkTxnId } from '../participant/prepare-message.ts';
 import type { ClusterTarget, RecoveryCluster } from '../coordinator/recovery/cluster.ts';
 import { dataDirLayout, type NamedLocation } from '../coordinator/recovery/data-dir.ts';
+import { parseDecisionLogSpec } from '../coordinator/decision-log/spec.ts';
 import { parseHostPort, parseName, parseNamedAddress, type FlagSpecs } from './args.ts';
 
 export const TARGET_FLAGS = {
@@ -23,18 +27,29 @@ export const TARGET_FLAGS = {
   },
   log: {
     kind: 'string',
-    value: 'FILE',
-    description: "the coordinator's decision log file (offline with --shard; online, to read it directly)",
+    value: 'FILE|URL',
+    description:
+      "the coordinator's decision log: a file, or a Redis log redis://HOST:PORT/DB (offline with --shard; online, to read it directly)",
+  },
+  'decision-log': {
+    kind: 'string',
+    value: 'SPEC',
+    description: 'the same as --log, spelt as for the coordinator: sqlite:PATH or redis://HOST:PORT/DB',
   },
   shard: { kind: 'list', value: 'NAME=FILE', description: 'offline: a shard file' },
   participant: { kind: 'list', value: 'NAME=HOST:PORT', description: 'online: a running participant' },
-  coordinator: { kind: 'string', value: 'HOST:PORT', description: 'online: the running coordinator' },
+  coordinator: {
+    kind: 'string',
+    value: 'HOST:PORT[,…]',
+    description: 'online: the running coordinator, or its replicas sharing a Redis log',
+  },
   json: { kind: 'boolean', description: 'print JSON instead of text' },
 } as const satisfies FlagSpecs;
 
 export interface TargetFlags {
   'data-dir': string | undefined;
   log: string | undefined;
+  'decision-log'?: string | undefined;
   shard: string[];
   participant: string[];
   coordinator: string | undefined;
@@ -44,7 +59,8 @@ const WHERE_HINT =
   'offline: --data-dir DIR (for `npx twopc dev`: --data-dir .twopc-dev), or --log FILE --shard NAME=FILE …; ' +
   'online: --participant NAME=HOST:PORT … [--coordinator HOST:PORT] [--log FILE]';
 
-export function parseTarget(command: string, f: TargetFlags): ClusterTarget {
+export function parseTarget(command: string, flags: TargetFlags): ClusterTarget {
+  const f = { ...flags, log: logLocation(command, flags) };
   const offline = f['data-dir'] !== undefined || f.shard.length > 0;
   const online = f.participant.length > 0;
   if (offline && online) {
@@ -61,7 +77,7 @@ export function parseTarget(command: string, f: TargetFlags): ClusterTarget {
         '--participant',
         f.participant.map((raw) => toNamed(parseNamedAddress('--participant', raw))),
       ),
-      ...(f.coordinator === undefined ? {} : { coordinator: parseHostPort('--coordinator', f.coordinator) }),
+      ...(f.coordinator === undefined ? {} : { coordinator: parseCoordinators(f.coordinator) }),
       ...(f.log === undefined ? {} : { logFile: f.log }),
     };
   }
@@ -84,6 +100,30 @@ export function parseTarget(command: string, f: TargetFlags): ClusterTarget {
     shards: unique('--shard', f.shard.map(parseShardFile)),
     ...(f.log === undefined ? {} : { logFile: f.log }),
   };
+}
+
+/** `--log` or `--decision-log` (not both); `sqlite:PATH` and Redis URLs are checked here. */
+function logLocation(command: string, f: TargetFlags): string | undefined {
+  const spec = f['decision-log'];
+  if (spec !== undefined && f.log !== undefined)
+    throw invalidArgument(`${command}: give --log or --decision-log, not both`);
+  const raw = spec ?? f.log;
+  if (raw === undefined) return undefined;
+  if (raw.startsWith('sqlite:') || /^[a-z+]+:\/\//.test(raw)) {
+    const parsed = parseDecisionLogSpec(raw);
+    return parsed.kind === 'sqlite' ? parsed.path : raw;
+  }
+  return raw;
+}
+
+/** One coordinator, or several replicas' addresses, comma-separated. */
+function parseCoordinators(raw: string): string {
+  const list = raw
+    .split(',')
+    .map((a) => a.trim())
+    .filter((a) => a !== '');
+  if (list.length === 0) throw invalidArgument('--coordinator: no address given');
+  return list.map((a) => parseHostPort('--coordinator', a)).join(',');
 }
 
 function parseShardFile(raw: string): NamedLocation {

@@ -26,6 +26,8 @@ import {
   type DecisionLogSpec,
 } from './decision-log/spec.ts';
 import { GrpcParticipantClient, type GrpcParticipantClientConfig } from './grpc-participant-client.ts';
+import { RedisDecisionLog } from './decision-log/redis.ts';
+import { ReplicaLease, leaseRenewMsDefault, leaseTtlMsDefault, type LeaseConfig } from './replicas.ts';
 
 /** How long close() lets in-flight API calls finish before cancelling them. */
 export const coordinatorCloseGraceMs = 5_000;
@@ -42,6 +44,13 @@ export interface CoordinatorServerOptions {
   readonly coordinatorId?: string;
   readonly config?: Partial<CoordinatorConfig>;
   readonly participantClient?: Partial<GrpcParticipantClientConfig>;
+  /** Leases of replicas sharing a Redis log (replicas.ts); defaults leaseTtlMsDefault/leaseRenewMsDefault. */
+  readonly lease?: Partial<LeaseConfig>;
+  /**
+   * Another replica took this one over (Redis log only). Default: close the server. The CLI exits
+   * the process at once instead: a fenced replica must act on nothing.
+   */
+  readonly onFenced?: (why: string) => void;
   readonly logger: Logger;
 }
 
@@ -65,21 +74,43 @@ export async function startCoordinatorServer(options: CoordinatorServerOptions):
     for (const client of clients.values()) client.close();
     throw err;
   }
+  const baseId = options.coordinatorId ?? `coordinator@${hostname()}`;
+  // Replicas: one coordinator id per start (`ID/eEPOCH`), so that a takeover adopts exactly the
+  // prepares of the incarnation it fenced, never those of a restarted replica with the same name.
+  const ownerEpoch = log instanceof RedisDecisionLog ? log.ownerEpoch : undefined;
+  const coordinatorId = ownerEpoch !== undefined ? `${baseId}/e${ownerEpoch}` : baseId;
+  let lease: ReplicaLease | undefined;
   const coordinator = new Coordinator({
-    coordinatorId: options.coordinatorId ?? `coordinator@${hostname()}`,
+    coordinatorId,
     log,
     participants: clients as ReadonlyMap<string, ParticipantClient>,
     ...(options.config === undefined ? {} : { config: options.config }),
     logger: logger.child('coordinator'),
+    ...(ownerEpoch !== undefined
+      ? {
+          replicas: {
+            ownsCoordinatorId: (id: string) => lease?.ownsCoordinatorId(id) === true,
+            ownerEpoch,
+          },
+        }
+      : {}),
   });
+  let closeServer: () => Promise<void> = async () => {};
+  if (log instanceof RedisDecisionLog) {
+    lease = startReplicaLease(log, coordinator, coordinatorId, options, () => closeServer());
+  }
   const closeBackends = async () => {
+    // Drain first, still holding the lease: giving it up earlier would let another replica fence
+    // this one while its last COMMIT records are being forced.
     await coordinator.close();
+    await lease?.stop();
     for (const client of clients.values()) client.close();
     await log.close();
   };
   const server = new grpc.Server(CHANNEL_OPTIONS);
   let listener: GrpcListener;
   try {
+    await lease?.start();
     await coordinator.start();
     const service = createTransactionsService({ coordinator, logger: logger.child('api') });
     server.addService(loadServices().transactions.service, service);
@@ -97,6 +128,7 @@ export async function startCoordinatorServer(options: CoordinatorServerOptions):
     participants: options.participants.length,
     decisionLog: describeDecisionLogSpec(spec),
     epoch: log.epoch,
+    coordinatorId,
   });
 
   let closing: Promise<void> | undefined;
@@ -105,7 +137,37 @@ export async function startCoordinatorServer(options: CoordinatorServerOptions):
     await closeBackends();
     logger.info('coordinator stopped');
   };
-  return { address, coordinator, participants: clients, close: () => (closing ??= close()) };
+  closeServer = () => (closing ??= close());
+  return { address, coordinator, participants: clients, close: closeServer };
+}
+
+/** Replica mode: the lease, takeovers feeding `coordinator.adopt`, and what happens when fenced. */
+function startReplicaLease(
+  log: RedisDecisionLog,
+  coordinator: Coordinator,
+  coordinatorId: string,
+  options: CoordinatorServerOptions,
+  closeServer: () => Promise<void>,
+): ReplicaLease {
+  const logger = options.logger.child('replica');
+  const lease = new ReplicaLease({
+    registry: log.replicaRegistry(),
+    coordinatorId,
+    address: options.listen,
+    config: {
+      leaseTtlMs: options.lease?.leaseTtlMs ?? leaseTtlMsDefault,
+      leaseRenewMs: options.lease?.leaseRenewMs ?? leaseRenewMsDefault,
+    },
+    logger,
+    onAdopted: (txnIds) => coordinator.adopt(txnIds),
+    onLost: (why) => {
+      logger.error('this coordinator replica was fenced: stopping', { why, epoch: log.epoch });
+      if (options.onFenced !== undefined) options.onFenced(why);
+      else void closeServer();
+    },
+  });
+  log.onFenced((err) => lease.fenced(err.message));
+  return lease;
 }
 
 function decisionLogSpec(options: CoordinatorServerOptions): DecisionLogSpec {

@@ -20,7 +20,7 @@ import { createLogger, type Logger } from '../common/log.ts';
 import type { ParticipantClient, QueryResult, ReadResult } from '../common/protocol.ts';
 import type { Row, SqlValue } from '../common/value.ts';
 import { resolveCoordinatorConfig, type CoordinatorConfig } from './config.ts';
-import type { DecisionLog } from './decision-log.ts';
+import type { DecisionLog, DecisionRecord } from './decision-log.ts';
 import { IdempotencyKeys, recordKeyedOutcome, runWithIntent } from './idempotency.ts';
 import { InDoubtSweep, type SweepRound } from './in-doubt-sweep.ts';
 import { InteractiveTxns } from './interactive.ts';
@@ -58,6 +58,16 @@ export interface CoordinatorOptions {
    */
   readonly txnIdEntropy?: EntropySource;
   readonly logger?: Logger;
+  /**
+   * Set when several coordinator replicas share the log (replicas.ts): the coordinator ids, besides
+   * its own, whose prepares this one settles; and no presumed abort of what another replica owns
+   * (txn-resolution.ts).
+   */
+  readonly replicas?: {
+    readonly ownsCoordinatorId: (coordinatorId: string) => boolean;
+    /** The epoch this replica's log records are owned under (fixed; messages may carry a higher one). */
+    readonly ownerEpoch: bigint;
+  };
 }
 
 export class Coordinator {
@@ -108,7 +118,7 @@ export class Coordinator {
       },
     });
     this.validation = { shards: new Set(options.participants.keys()), config: this.config };
-    this.resolver = new TxnResolver(this.ctx, this.table);
+    this.resolver = new TxnResolver(this.ctx, this.table, options.replicas?.ownerEpoch);
     this.keys = new IdempotencyKeys({
       log: options.log,
       clock,
@@ -119,6 +129,7 @@ export class Coordinator {
       ctx: this.ctx,
       inMemory: (txnId) => this.table.get(txnId),
       settleIntent: (record) => this.resolver.resolveIntent(record),
+      ...(options.replicas === undefined ? {} : { ownsCoordinatorId: options.replicas.ownsCoordinatorId }),
     });
   }
 
@@ -131,6 +142,27 @@ export class Coordinator {
     this.checkOpen();
     if (this.loops.length > 0) return;
     this.loops.push(...startMaintenance(this.ctx), this.sweepState.start());
+  }
+
+  /**
+   * Transactions a takeover moved to this replica (replicas.ts): re-drives the COMMITs, settles the
+   * INTENTs (presumed abort), and sweeps the participants for the dead replica's prepares.
+   */
+  async adopt(txnIds: readonly string[]): Promise<void> {
+    this.checkOpen();
+    const records = await Promise.all(txnIds.map((id) => this.ctx.log.get(id)));
+    const intents = records.filter((r) => r?.state === 'INTENT');
+    if (records.some((r) => r?.state === 'COMMITTED')) await this.ctx.delivery.redriveFromLog();
+    const settled = await Promise.allSettled(
+      intents.map((r) => this.resolver.resolveIntent(r as DecisionRecord)),
+    );
+    for (const s of settled) {
+      if (s.status === 'rejected')
+        this.ctx.logger.warn('settling an adopted INTENT failed; the sweep retries', {
+          error: describeError(s.reason),
+        });
+    }
+    if (this.loops.length > 0) await this.sweepState.sweep();
   }
 
   /** One in-doubt sweep round now; once started, the coordinator runs them on a timer anyway. */

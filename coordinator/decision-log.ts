@@ -51,6 +51,12 @@ export interface DecisionRecord {
   readonly decidedAtMs: number;
   /** END written (every participant acknowledged the commit); 0 = not yet. */
   readonly endedAtMs: number;
+  /**
+   * The epoch of the coordinator replica that owns the transaction (Redis log only; moved to the
+   * taker by a takeover, see coordinator/replicas.ts). Absent: a single-coordinator log, or a record
+   * anyone may drive (a heuristic decision).
+   */
+  readonly ownerEpoch?: bigint;
 }
 
 export interface IntentRecord {

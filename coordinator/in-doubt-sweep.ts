@@ -37,6 +37,11 @@ export interface InDoubtSweepDeps {
   readonly inMemory: (txnId: string) => Transaction | undefined;
   /** Settles a keyed transaction's INTENT that has no outcome (presumed abort, outcome recorded). */
   readonly settleIntent: (record: DecisionRecord) => Promise<unknown>;
+  /**
+   * Replicas (replicas.ts): the other coordinator ids whose prepares this process settles — those of
+   * replicas it took over. Absent: only its own.
+   */
+  readonly ownsCoordinatorId?: (coordinatorId: string) => boolean;
 }
 
 /** What one round saw and did. */
@@ -148,7 +153,8 @@ export class InDoubtSweep {
     const out = new Map<string, Orphan>();
     lists.forEach((list, i) => {
       for (const t of list ?? []) {
-        if (t.coordinatorId !== ctx.coordinatorId) continue;
+        if (t.coordinatorId !== ctx.coordinatorId && this.deps.ownsCoordinatorId?.(t.coordinatorId) !== true)
+          continue;
         let o = out.get(t.txnId);
         if (o === undefined) {
           o = { txnId: t.txnId, shards: new Set(), preparedAtMs: t.preparedAtMs };

@@ -12,6 +12,15 @@
  *   so a garbage id never writes tombstones.) This assumes one coordinator per set of participants,
  *   as the embedded log implies: a PREPARED transaction of another coordinator would be aborted here.
  *
+ * With replicas sharing a log (`replicated`, replicas.ts), another live replica may own the
+ * transaction, so neither case may abort what it prepared:
+ *   - an INTENT owned by another epoch is not settled here: UNAVAILABLE (its owner, or the replica
+ *     that takes the owner over, settles it);
+ *   - an unknown id PREPARED on some shard is not aborted here: UNAVAILABLE for the same reason.
+ *     Where it is unknown or aborted, Abort is sent with epoch 0, which a participant applies only
+ *     as a tombstone (participant/epoch-fence.ts refuses it for a transaction prepared under a real
+ *     epoch), so one racing with the owner's Prepare can never abort that Prepare.
+ *
  * The result is a decided Transaction, remembered in the table so a repeated question is cheap.
  */
 import type { TxnOutcome, TxnView } from '../common/api.ts';
@@ -42,6 +51,8 @@ export async function awaitOutcome(
 }
 
 const PRESUMED_ABORT_REASON: AbortReason = 'COORDINATOR_RESTART';
+/** The epoch of an Abort that claims no ownership: participants apply it only as a tombstone. */
+const tombstoneEpoch = 0n;
 
 export class TxnResolver {
   private readonly running = new Map<string, Promise<Transaction>>();
@@ -49,7 +60,13 @@ export class TxnResolver {
   constructor(
     private readonly ctx: ProtocolContext,
     private readonly table: TxnTable,
+    /** Set with replicas sharing the log: the epoch this replica's records are owned under. */
+    private readonly ownerEpoch?: bigint,
   ) {}
+
+  private get replicated(): boolean {
+    return this.ownerEpoch !== undefined;
+  }
 
   /** GetTransaction: memory, else the log, else the participants (see the top of this file). */
   async view(txnId: string): Promise<TxnView> {
@@ -98,9 +115,16 @@ export class TxnResolver {
 
   private async settleIntent(record: DecisionRecord): Promise<Transaction> {
     const { ctx } = this;
+    if (this.replicated && record.ownerEpoch !== undefined && record.ownerEpoch !== this.ownerEpoch) {
+      throw new TwopcError(
+        'UNAVAILABLE',
+        `txn ${record.txnId} is owned by the coordinator replica with epoch ${record.ownerEpoch}, not this one`,
+        { hint: 'ask again later: its owner decides it, or the replica that takes the owner over' },
+      );
+    }
     const txn = this.decidedShell(record.txnId, record.startedAtMs, record.idempotencyKey, record.shards);
     if (record.shards.length === 1) {
-      const acks = await this.abortAndWait(record.txnId, record.shards);
+      const acks = await this.abortAndWait(record.txnId, record.shards, ctx.log.epoch);
       this.applyAcks(txn, record.shards, acks);
     } else {
       txn.tryAbort(
@@ -138,8 +162,18 @@ export class TxnResolver {
     const committed = states.find((s) => s?.state === 'COMMITTED');
     if (committed !== undefined) {
       txn.commitWithoutLog(committed.decidedAtMs || ctx.clock.nowMs());
+    } else if (this.replicated) {
+      const prepared = all.filter((_, i) => states[i]?.state === 'PREPARED');
+      if (prepared.length > 0) {
+        throw new TwopcError(
+          'UNAVAILABLE',
+          `txn ${txnId} is prepared at ${prepared.join(', ')} and not in the log: another coordinator replica may still decide it`,
+          { hint: 'ask again later: its owner decides it, or the replica that takes the owner over' },
+        );
+      }
+      this.applyAcks(txn, all, await this.abortAndWait(txnId, all, tombstoneEpoch));
     } else {
-      this.applyAcks(txn, all, await this.abortAndWait(txnId, all));
+      this.applyAcks(txn, all, await this.abortAndWait(txnId, all, ctx.log.epoch));
     }
     this.table.remember(txn);
     return txn;
@@ -160,12 +194,14 @@ export class TxnResolver {
   }
 
   /** Sends Abort until acknowledged; waits at most outcomeProbeWaitMs for every ack. */
-  private async abortAndWait(txnId: string, shards: readonly string[]): Promise<Acks> {
+  private async abortAndWait(txnId: string, shards: readonly string[], epoch: bigint): Promise<Acks> {
     const { ctx } = this;
+    // A tombstone-only Abort is refused by a shard that prepared meanwhile: bounded attempts, then
+    // that shard counts as unreached.
     const acks = ctx.sender.deliver(
-      { txnId, commit: false, decisionSeq: 0n, epoch: ctx.log.epoch },
+      { txnId, commit: false, decisionSeq: 0n, epoch },
       shards,
-      true,
+      epoch !== tombstoneEpoch,
     );
     if (!(await settlesWithin(ctx.clock, acks, ctx.config.outcomeProbeWaitMs, ctx.stopSignal)))
       return new Map();

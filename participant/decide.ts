@@ -7,7 +7,8 @@
  * Idempotent: a decision for a transaction already in that state acknowledges it again. An abort
  * for a COMMITTED transaction acknowledges COMMITTED and undoes nothing (the coordinator logs it as
  * a bug). A commit for a transaction this shard never voted YES on cannot be sent by a correct
- * coordinator: it is an assertion, not an answer.
+ * coordinator: it is an assertion, not an answer. A decision from a stale coordinator epoch is
+ * answered with the current state and not applied (epoch-fence.ts).
  */
 import { assert } from '../common/assert.ts';
 import { invalidArgument } from '../common/errors.ts';
@@ -22,18 +23,27 @@ import { checkTxnId } from './prepare-message.ts';
 import type { ShardContext } from './shard-context.ts';
 import { applyStagedWrites } from './staged-writes.ts';
 import { getTxn, insertTombstone, markDecided, type TxnRecord } from './txn-records.ts';
+import { fenceDecision, raiseEpoch } from './epoch-fence.ts';
 
 export function decideBatch(ctx: ShardContext, messages: readonly DecisionMessage[]): Ack[] {
+  checkDecisionBatch(messages);
+  const anyCommit = messages.some((m) => m.commit);
+  if (anyCommit) failpoint('participant.before-commit-applied');
+  const acks = runImmediate(ctx.db, ctx.stmts, () => decideInLocalTxn(ctx, messages));
+  if (anyCommit) failpoint('participant.after-commit-applied-before-ack');
+  return acks;
+}
+
+/** Refuses a malformed batch (INVALID_ARGUMENT) before anything is touched. */
+export function checkDecisionBatch(messages: readonly DecisionMessage[]): void {
   if (messages.length > decideBatchMax)
     throw invalidArgument(`decision batch of ${messages.length} messages; at most ${decideBatchMax}`);
   for (const m of messages) checkDecision(m);
-  const anyCommit = messages.some((m) => m.commit);
-  if (anyCommit) failpoint('participant.before-commit-applied');
-  const acks = runImmediate(ctx.db, ctx.stmts, () =>
-    messages.map((m) => (m.commit ? commitOne(ctx, m) : abortOne(ctx, m))),
-  );
-  if (anyCommit) failpoint('participant.after-commit-applied-before-ack');
-  return acks;
+}
+
+/** Applies checked decisions inside the caller's open local transaction; durable when it commits. */
+export function decideInLocalTxn(ctx: ShardContext, messages: readonly DecisionMessage[]): Ack[] {
+  return messages.map((m) => (m.commit ? commitOne(ctx, m) : abortOne(ctx, m)));
 }
 
 /** A malformed decision is the sender's bug; refuse the batch before touching anything. */
@@ -49,6 +59,8 @@ function checkDecision(m: DecisionMessage): void {
 
 function commitOne(ctx: ShardContext, m: DecisionMessage): Ack {
   const t = getTxn(ctx, m.txnId);
+  const stale = fenceDecision(ctx, t, m);
+  if (stale !== undefined) return stale;
   assert(
     t !== undefined,
     `Commit for ${m.txnId}, which this shard never prepared: a commit needs this shard's YES`,
@@ -67,8 +79,11 @@ function commitOne(ctx: ShardContext, m: DecisionMessage): Ack {
 
 function abortOne(ctx: ShardContext, m: DecisionMessage): Ack {
   const t = getTxn(ctx, m.txnId);
+  const stale = fenceDecision(ctx, t, m);
+  if (stale !== undefined) return stale;
   if (t === undefined) {
     insertTombstone(ctx, m.txnId);
+    raiseEpoch(ctx, m);
     return { txnId: m.txnId, state: 'ABORTED' };
   }
   if (t.state === 'COMMITTED') {

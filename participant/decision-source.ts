@@ -2,7 +2,8 @@
  * How a participant learns the outcome of an in-doubt transaction over gRPC (the DecisionSource of
  * in-doubt-resolver.ts):
  *
- * - the coordinator, through the public `twopc.v1.Transactions/GetTransaction`. A transaction the
+ * - the coordinator (or, with several replicas, the first that answers), through the public
+ *   `twopc.v1.Transactions/GetTransaction`. A transaction the
  *   coordinator no longer holds is settled there before it answers (coordinator/txn-resolution.ts:
  *   presumed abort, with Abort sent to every shard), so every answer is final or PENDING. Mapping:
  *   COMMITTING / COMMITTED -> COMMIT with its decision_seq; ABORTED -> ABORT; ACTIVE / PREPARING ->
@@ -27,6 +28,7 @@ import { fromStatus } from '../common/grpc-status.ts';
 import { CHANNEL_OPTIONS, loadServices } from '../common/proto.ts';
 import type { Peer } from '../common/protocol.ts';
 import type { CoordinatorAnswer, DecisionSource, PeerAnswer } from './in-doubt-resolver.ts';
+import { coordinatorAddressesMax, splitCoordinatorAddresses } from './coordinator-addresses.ts';
 
 /**
  * 3 s: deadline of one question to the coordinator or a peer. Above the coordinator's
@@ -51,18 +53,43 @@ const channelOptions: grpc.ChannelOptions = Object.freeze({
 
 export class GrpcDecisionSource implements DecisionSource {
   readonly askCoordinator?: (txnId: string) => Promise<CoordinatorAnswer>;
-  private readonly coordinator: grpc.Client | undefined;
+  /** Coordinator replicas, in the order given; `preferred` is the one that answered last. */
+  private readonly coordinators: { readonly address: string; readonly client: grpc.Client }[] = [];
+  private preferred = 0;
   /** Peer address -> client; one channel per address, whatever shard is asked for on it. */
   private readonly peers = new Map<string, grpc.Client>();
   private closed = false;
 
-  /** Without a coordinator address only the peers are asked (cooperative termination). */
-  constructor(coordinatorAddress?: string) {
-    if (coordinatorAddress === undefined) return;
+  /**
+   * `coordinatorAddresses`: one coordinator, or several replicas sharing a log, comma-separated; a
+   * question goes to the one that answered last, then to each other in turn until one answers.
+   * Without any, only the peers are asked (cooperative termination).
+   */
+  constructor(coordinatorAddresses?: string) {
+    if (coordinatorAddresses === undefined) return;
     const Ctor = loadServices().transactions;
-    const client = new Ctor(coordinatorAddress, grpc.credentials.createInsecure(), channelOptions);
-    this.coordinator = client;
-    this.askCoordinator = (txnId) => this.getTransaction(client, coordinatorAddress, txnId);
+    for (const address of splitCoordinatorAddresses(coordinatorAddresses).slice(0, coordinatorAddressesMax)) {
+      const client = new Ctor(address, grpc.credentials.createInsecure(), channelOptions);
+      this.coordinators.push({ address, client });
+    }
+    if (this.coordinators.length > 0) this.askCoordinator = (txnId) => this.askAnyCoordinator(txnId);
+  }
+
+  /** Fails over: the last error is thrown only when no replica answered. */
+  private async askAnyCoordinator(txnId: string): Promise<CoordinatorAnswer> {
+    let lastError: unknown;
+    for (let i = 0; i < this.coordinators.length; i++) {
+      const index = (this.preferred + i) % this.coordinators.length;
+      const { client, address } = this.coordinators[index] as (typeof this.coordinators)[number];
+      try {
+        const answer = await this.getTransaction(client, address, txnId);
+        this.preferred = index;
+        return answer;
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    throw lastError;
   }
 
   async askPeer(peer: Peer, txnId: string): Promise<PeerAnswer> {
@@ -85,7 +112,7 @@ export class GrpcDecisionSource implements DecisionSource {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.coordinator?.close();
+    for (const { client } of this.coordinators) client.close();
     for (const client of this.peers.values()) client.close();
     this.peers.clear();
   }

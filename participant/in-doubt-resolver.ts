@@ -23,6 +23,7 @@
  * tests and the simulator.
  */
 import { backoffDelayMs, type BackoffPolicy } from '../common/backoff.ts';
+import { resolvedEpoch } from './epoch-fence.ts';
 import type { Clock } from '../common/clock.ts';
 import { systemClock } from '../common/clock.ts';
 import { describeError, invalidArgument } from '../common/errors.ts';
@@ -194,7 +195,8 @@ export class InDoubtResolver {
       txnId: txn.txnId,
       commit,
       decisionSeq: commit ? found.decisionSeq : 0n,
-      epoch: 0n,
+      // Looked up, not sent by a coordinator: final, never refused as stale (epoch-fence.ts).
+      epoch: resolvedEpoch,
     });
     const expected = commit ? 'COMMITTED' : 'ABORTED';
     if (ack.state !== expected) {

@@ -39,11 +39,20 @@ import { committedVersion, versionHolds } from './versions.ts';
 const ABORTED_BEFORE_PREPARE: AbortReason = 'TIMEOUT';
 
 export function prepareBatch(ctx: ShardContext, messages: readonly PrepareMessage[]): Vote[] {
-  if (messages.length > prepareBatchMax)
-    throw invalidArgument(`prepare batch of ${messages.length} messages; at most ${prepareBatchMax}`);
-  const votes = runImmediate(ctx.db, ctx.stmts, () => messages.map((m) => prepareOne(ctx, m)));
+  checkPrepareBatch(messages);
+  const votes = runImmediate(ctx.db, ctx.stmts, () => prepareInLocalTxn(ctx, messages));
   failpoint('participant.after-prepare-before-vote');
   return votes;
+}
+
+export function checkPrepareBatch(messages: readonly PrepareMessage[]): void {
+  if (messages.length > prepareBatchMax)
+    throw invalidArgument(`prepare batch of ${messages.length} messages; at most ${prepareBatchMax}`);
+}
+
+/** Votes on each message inside the caller's open local transaction; a vote counts once it commits. */
+export function prepareInLocalTxn(ctx: ShardContext, messages: readonly PrepareMessage[]): Vote[] {
+  return messages.map((m) => prepareOne(ctx, m));
 }
 
 function prepareOne(ctx: ShardContext, m: PrepareMessage): Vote {

@@ -16,7 +16,8 @@
  * a forced write starts on the next `setImmediate`; one of only lazy writes waits up to
  * `lazyFlushDelayMs` for company (the constants are the SQLite group commit's).
  *
- * Failures are per write: a `TWOPC_REFUSED` reply is an AssertionError (a bug caught by a script, as
+ * Failures are per write: a `TWOPC_FENCED` reply is a FencedError (this replica was taken over, see
+ * redis-lease.ts); a `TWOPC_REFUSED` reply is an AssertionError (a bug caught by a script, as
  * SQLite's assertions); anything else is UNAVAILABLE with the outcome unknown (the write may have
  * been applied): every write is idempotent, so callers retry. A seq taken by a write that fails or
  * turns out to be a retry is never used: seqs have gaps, never repeats.
@@ -27,7 +28,8 @@ import { batchRecordsMax, lazyFlushDelayMs } from './group-commit.ts';
 import type { CommandResult, RedisConnection, SlotCommand, WaitPolicy } from './redis-connection.ts';
 import { metaKeys, metaTag, type KeyLayout, type SlotGroup } from './redis-keys.ts';
 import { seqFromReply } from './redis-records.ts';
-import { REFUSED_PREFIX } from './redis-scripts.ts';
+import { FENCED_PREFIX, REFUSED_PREFIX } from './redis-scripts.ts';
+import { FencedError } from '../replica-registry.ts';
 import type { ChainableCommander } from 'ioredis';
 
 /** One record write, described for the batch. */
@@ -66,6 +68,8 @@ export interface RedisBatchSummary {
 }
 
 function writeError(error: Error): unknown {
+  if (error.message.startsWith(FENCED_PREFIX))
+    return new FencedError(error.message.slice(FENCED_PREFIX.length + 1));
   if (error.message.startsWith(REFUSED_PREFIX))
     return new AssertionError(`assertion failed: ${error.message.slice(REFUSED_PREFIX.length + 1)}`);
   return unavailable(`decision log write failed: ${error.message}`, error);

@@ -12,6 +12,9 @@
  *     {twopc.G}:unfinished            sorted set: COMMITs without END, score = decisionSeq
  *     {twopc.G}:done                  sorted set: records GC may remove, score = when they became done
  *     {twopc.G}:key:<idempotencyKey>  string: the txn id that claimed the key
+ *     {twopc.G}:fenced                set: epochs of replicas taken over (their writes are refused)
+ *
+ *     {twopc}:replicas, {twopc}:lease:<epoch>, {twopc}:fenced, {twopc}:adopted   see redis-lease.ts
  *
  * G is a *slot group*: `fnv1a(txnId) mod groups` for a transaction's keys, `fnv1a(key) mod groups` for
  * an idempotency key's. The hash tag `{twopc.G}` puts a whole group in one Redis Cluster slot, so each
@@ -72,6 +75,8 @@ export class SlotGroup {
   readonly unfinished: string;
   readonly done: string;
   readonly heuristics: string;
+  /** Set: epochs taken over (replicas.ts); the write scripts refuse them. */
+  readonly fenced: string;
   readonly status: Readonly<Record<LogStatus, string>>;
 
   constructor(readonly index: number) {
@@ -79,6 +84,7 @@ export class SlotGroup {
     this.unfinished = `${this.tag}:unfinished`;
     this.done = `${this.tag}:done`;
     this.heuristics = `${this.tag}:heuristics`;
+    this.fenced = `${this.tag}:fenced`;
     this.status = Object.freeze(
       Object.fromEntries(LOG_STATUSES.map((s) => [s, `${this.tag}:status:${s}`])) as Record<
         LogStatus,
@@ -102,7 +108,7 @@ export class SlotGroup {
   /**
    * The KEYS of every per-transaction script, in this order (redis-scripts.ts relies on it):
    * record, unfinished, done, status INTENT, COMMITTING, COMMITTED, ABORTED, txn heuristics, group
-   * heuristics. All in this group's slot.
+   * heuristics, fenced epochs. All in this group's slot.
    */
   txnScriptKeys(txnId: string): string[] {
     return [
@@ -115,6 +121,7 @@ export class SlotGroup {
       this.status.ABORTED,
       this.txnHeuristics(txnId),
       this.heuristics,
+      this.fenced,
     ];
   }
 }

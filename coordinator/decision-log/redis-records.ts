@@ -5,7 +5,8 @@
  *
  * Hash fields (all strings): state, shards (JSON list), ro (read-only shards, JSON list), key ('' =
  * none), seq (decimal, '0' = none), ar (abort reason, '' = none), reason, invalid ('0'/'1'),
- * started, decided, ended (wall-clock ms, '0' = not yet).
+ * started, decided, ended (wall-clock ms, '0' = not yet), owner (the epoch of the replica that owns
+ * the transaction; absent on heuristic records and records written before replicas existed).
  */
 import { assert } from '../../common/assert.ts';
 import { ABORT_REASONS, type AbortReason } from '../../common/protocol.ts';
@@ -64,8 +65,16 @@ export function recordFromHash(txnId: string, fields: Record<string, string>): D
     startedAtMs: msField(fields, 'started', where),
     decidedAtMs: msField(fields, 'decided', where),
     endedAtMs: msField(fields, 'ended', where),
+    ...(fields.owner === undefined || fields.owner === ''
+      ? {}
+      : { ownerEpoch: ownerField(fields.owner, where) }),
   };
   return verifyDecisionRecord(record);
+}
+
+function ownerField(text: string, where: string): bigint {
+  assert(/^[0-9]+$/.test(text), `${where}: bad owner ${text}`);
+  return BigInt(text);
 }
 
 /** A heuristic record as stored in the per-transaction and per-group lists. */

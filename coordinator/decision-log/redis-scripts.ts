@@ -8,12 +8,23 @@
  * transaction, a contradicting outcome) is an error reply starting `TWOPC_REFUSED`; the batch turns
  * it into an AssertionError for that one record.
  *
- * Per-transaction scripts take KEYS from SlotGroup.txnScriptKeys (9 keys) and return what the caller
+ * Per-transaction scripts take KEYS from SlotGroup.txnScriptKeys (10 keys) and return what the caller
  * needs to finish the write (e.g. an idempotency key still to claim in its own group).
+ *
+ * Fencing (replicas.ts): the writes a coordinator makes for its own transactions (INTENT, COMMIT,
+ * outcome, END) carry the writer's epoch as their last ARGV ('' = an operator's tool: unchecked).
+ * A new record gets `owner` = that epoch; a write is refused with `TWOPC_FENCED` when the writer's
+ * epoch is in the group's fenced set (KEYS[10]: a takeover put it there) or the record is owned by
+ * another epoch. The check and the write are one script, so a replica that was taken over can never
+ * write again, however long it was paused. A repeated COMMIT or outcome that writes nothing still
+ * gets its answer (the first seq): that answer is true whoever asks, so telling it to a fenced
+ * replica retrying a write whose outcome it did not hear is safe.
  */
 import type { Cluster, Redis, Result } from 'ioredis';
+import { LEASE_SCRIPTS } from './redis-lease-scripts.ts';
 
 export const REFUSED_PREFIX = 'TWOPC_REFUSED';
+export const FENCED_PREFIX = 'TWOPC_FENCED';
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
@@ -35,6 +46,20 @@ const TXN_PRELUDE = `
 local rec, unfinished, done = KEYS[1], KEYS[2], KEYS[3]
 local st = { INTENT = KEYS[4], COMMITTING = KEYS[5], COMMITTED = KEYS[6], ABORTED = KEYS[7] }
 local function refuse(msg) return redis.error_reply('${REFUSED_PREFIX} ' .. msg) end
+local function fenced(me)
+  if me ~= '' and redis.call('SISMEMBER', KEYS[10], me) == 1 then
+    return redis.error_reply('${FENCED_PREFIX} epoch ' .. me .. ' was taken over by another replica')
+  end
+  return nil
+end
+local function foreign(me)
+  local owner = redis.call('HGET', rec, 'owner')
+  if me ~= '' and owner and owner ~= '' and owner ~= me then
+    return redis.error_reply('${FENCED_PREFIX} ' .. rec .. ' is owned by epoch ' .. owner .. ', not ' .. me)
+  end
+  return nil
+end
+local function own(me) if me ~= '' and redis.call('HEXISTS', rec, 'owner') == 0 then redis.call('HSET', rec, 'owner', me) end end
 local function unindex(txn)
   for _, k in pairs(st) do redis.call('ZREM', k, txn) end
   redis.call('ZREM', unfinished, txn)
@@ -46,8 +71,9 @@ local function write(state, shards, ro, key, seq, ar, reason, invalid, started, 
 end
 `;
 
-/** ARGV: txnId, key, shards, atMs. 1 = written, 0 = already there (same key). */
+/** ARGV: txnId, key, shards, atMs, epoch. 1 = written, 0 = already there (same key). */
 const INTENT = `${TXN_PRELUDE}
+local f = fenced(ARGV[5]) or foreign(ARGV[5]) if f then return f end
 local state = redis.call('HGET', rec, 'state')
 if state then
   if redis.call('HGET', rec, 'key') ~= ARGV[2] then
@@ -56,6 +82,7 @@ if state then
   return 0
 end
 write('INTENT', ARGV[3], '[]', ARGV[2], '0', '', '', '0', ARGV[4], '0', '0')
+own(ARGV[5])
 redis.call('ZADD', st.INTENT, 0, ARGV[1])
 redis.call('ZADD', done, ARGV[4], ARGV[1])
 return 1
@@ -72,7 +99,7 @@ return 0
 `;
 
 /**
- * ARGV: txnId, shards, readOnlyShards, key, startedAtMs, atMs, seq. Returns {seq, key to claim}: the
+ * ARGV: txnId, shards, readOnlyShards, key, startedAtMs, atMs, seq, epoch. Returns {seq, key to claim}: the
  * seq of the first COMMIT when there is one (idempotent), and the idempotency key still to be claimed
  * ('' when an INTENT claimed it already).
  */
@@ -82,9 +109,11 @@ if state == 'COMMITTED' then
   local seq = redis.call('HGET', rec, 'seq')
   if seq ~= '0' then return { seq, redis.call('HGET', rec, 'key') } end
 end
+local f = fenced(ARGV[8]) if f then return f end
 if state and state ~= 'INTENT' then
   return refuse('COMMIT for ' .. ARGV[1] .. ', which is recorded ' .. state)
 end
+f = foreign(ARGV[8]) if f then return f end
 local key, started, claim = ARGV[4], ARGV[5], ARGV[4]
 if state == 'INTENT' then
   key = redis.call('HGET', rec, 'key')
@@ -92,6 +121,7 @@ if state == 'INTENT' then
   claim = ''
 end
 write('COMMITTED', ARGV[2], ARGV[3], key, ARGV[7], '', '', '0', started, ARGV[6], '0')
+own(ARGV[8])
 unindex(ARGV[1])
 redis.call('ZADD', st.COMMITTING, 0, ARGV[1])
 redis.call('ZADD', unfinished, ARGV[7], ARGV[1])
@@ -99,15 +129,17 @@ return { ARGV[7], claim }
 `;
 
 /**
- * ARGV: txnId, outcome, shards, key, abortReason, reason, invalid, startedAtMs, atMs. Returns the
+ * ARGV: txnId, outcome, shards, key, abortReason, reason, invalid, startedAtMs, atMs, epoch. Returns the
  * idempotency key still to be claimed ('' if none).
  */
 const OUTCOME = `${TXN_PRELUDE}
 local state = redis.call('HGET', rec, 'state')
 if state == ARGV[2] then return '' end
+local f = fenced(ARGV[10]) if f then return f end
 if state and state ~= 'INTENT' then
   return refuse('outcome ' .. ARGV[2] .. ' for ' .. ARGV[1] .. ', which is recorded ' .. state)
 end
+f = foreign(ARGV[10]) if f then return f end
 local key, started, claim = ARGV[4], ARGV[8], ARGV[4]
 if state == 'INTENT' then
   key = redis.call('HGET', rec, 'key')
@@ -117,14 +149,16 @@ end
 local ended = '0'
 if ARGV[2] == 'COMMITTED' then ended = ARGV[9] end
 write(ARGV[2], ARGV[3], '[]', key, '0', ARGV[5], ARGV[6], ARGV[7], started, ARGV[9], ended)
+own(ARGV[10])
 unindex(ARGV[1])
 redis.call('ZADD', st[ARGV[2]], 0, ARGV[1])
 redis.call('ZADD', done, ARGV[9], ARGV[1])
 return claim
 `;
 
-/** ARGV: txnId, atMs. 1 = ended now, 0 = nothing to do (no COMMIT, or already ended). */
+/** ARGV: txnId, atMs, epoch. 1 = ended now, 0 = nothing to do (no COMMIT, or already ended). */
 const END = `${TXN_PRELUDE}
+local f = fenced(ARGV[3]) or foreign(ARGV[3]) if f then return f end
 if redis.call('HGET', rec, 'state') == 'COMMITTED' and redis.call('HGET', rec, 'ended') == '0' then
   redis.call('HSET', rec, 'ended', ARGV[2])
   unindex(ARGV[1])
@@ -230,6 +264,7 @@ export const SCRIPTS = {
   twopcGcDelete: GC_DELETE,
   twopcUnclaimKey: UNCLAIM_KEY,
   twopcTakeOverKey: TAKE_OVER_KEY,
+  ...LEASE_SCRIPTS,
 } as const;
 
 /** Registers every script on a client (standalone, Sentinel or Cluster); KEYS counts are per call. */

@@ -2,7 +2,8 @@
  * Each DecisionLog write of the Redis backend as a RedisWrite for the batch (redis-batch.ts): its
  * script call (redis-scripts.ts), whether it is forced and needs a decisionSeq, which idempotency key
  * it claims afterwards, and what it resolves with. Every write's record is verified before it is
- * sent (verifyDecisionRecord), as SQLite verifies rows before inserting them.
+ * sent (verifyDecisionRecord), as SQLite verifies rows before inserting them. `epoch` is the writer's
+ * fencing epoch as the scripts check it ('' for an operator's tool: unchecked, see redis-scripts.ts).
  */
 import { assert } from '../../common/assert.ts';
 import {
@@ -35,7 +36,7 @@ function blank(txnId: string, shards: readonly string[], startedAtMs: number): D
 }
 
 /** Forced; resolves with the key's owner. */
-export function intentWrite(r: IntentRecord): RedisWrite {
+export function intentWrite(r: IntentRecord, epoch: string): RedisWrite {
   assert(r.idempotencyKey !== '', 'logIntent needs a key');
   verifyDecisionRecord({
     ...blank(r.txnId, r.shards, r.atMs),
@@ -47,7 +48,7 @@ export function intentWrite(r: IntentRecord): RedisWrite {
     forced: true,
     needsSeq: false,
     record: (p, keys) =>
-      p.twopcIntent(keys.length, ...keys, r.txnId, r.idempotencyKey, JSON.stringify(r.shards), r.atMs),
+      p.twopcIntent(keys.length, ...keys, r.txnId, r.idempotencyKey, JSON.stringify(r.shards), r.atMs, epoch),
     claimAfter: () => r.idempotencyKey,
     dropIfClaimLost: true,
     result: (_reply, _seq, owner) => owner,
@@ -55,7 +56,7 @@ export function intentWrite(r: IntentRecord): RedisWrite {
 }
 
 /** Forced, with a seq; resolves with the first COMMIT's seq. */
-export function commitWrite(r: CommitRecord): RedisWrite {
+export function commitWrite(r: CommitRecord, epoch: string): RedisWrite {
   verifyDecisionRecord({
     ...blank(r.txnId, r.shards, r.startedAtMs),
     state: 'COMMITTED',
@@ -78,6 +79,7 @@ export function commitWrite(r: CommitRecord): RedisWrite {
         r.startedAtMs,
         r.atMs,
         seq.toString(),
+        epoch,
       ),
     claimAfter: (reply) => String((reply as unknown[])[1] ?? ''),
     result: (reply) => seqFromReply((reply as unknown[])[0], `COMMIT ${r.txnId}`),
@@ -85,7 +87,7 @@ export function commitWrite(r: CommitRecord): RedisWrite {
 }
 
 /** Lazy. */
-export function outcomeWrite(r: OutcomeRecord): RedisWrite {
+export function outcomeWrite(r: OutcomeRecord, epoch: string): RedisWrite {
   const abortReason = r.outcome === 'ABORTED' ? (r.abortReason ?? 'UNAVAILABLE') : undefined;
   verifyDecisionRecord({
     ...blank(r.txnId, r.shards, r.startedAtMs),
@@ -111,6 +113,7 @@ export function outcomeWrite(r: OutcomeRecord): RedisWrite {
         r.invalid ? '1' : '0',
         r.startedAtMs,
         r.atMs,
+        epoch,
       ),
     claimAfter: (reply) => String(reply ?? ''),
     result: () => undefined,
@@ -118,13 +121,13 @@ export function outcomeWrite(r: OutcomeRecord): RedisWrite {
 }
 
 /** Lazy. */
-export function endWrite(txnId: string, atMs: number): RedisWrite {
+export function endWrite(txnId: string, atMs: number, epoch: string): RedisWrite {
   assert(atMs > 0, 'logEnd needs a time');
   return {
     txnId,
     forced: false,
     needsSeq: false,
-    record: (p, keys) => p.twopcEnd(keys.length, ...keys, txnId, atMs),
+    record: (p, keys) => p.twopcEnd(keys.length, ...keys, txnId, atMs, epoch),
     result: () => undefined,
   };
 }

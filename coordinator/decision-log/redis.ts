@@ -41,7 +41,9 @@ import type {
   OutcomeRecord,
 } from '../decision-log.ts';
 import { RedisWriteBatcher, type RedisBatchSummary, type RedisWrite } from './redis-batch.ts';
-import { RedisConnection } from './redis-connection.ts';
+import { RedisConnection, type WaitPolicy } from './redis-connection.ts';
+import { FencedError, type ReplicaInfo, type ReplicaRegistry } from '../replica-registry.ts';
+import { RedisReplicaRegistry, listReplicas } from './redis-lease.ts';
 import { checkDurability, type DurabilityPlan, type DurabilityPolicy } from './redis-durability.ts';
 import { collectGarbage } from './redis-gc.ts';
 import { KeyLayout } from './redis-keys.ts';
@@ -84,20 +86,30 @@ export class RedisDecisionLog implements DecisionLog, HeuristicDecisionLog {
   private batchRecordsMax = 0;
   private readonly batcher: RedisWriteBatcher;
   private readonly reader: RedisLogReader;
+  /** This open's epoch as the write scripts check it; '' for tools (not fenced, see redis-scripts.ts). */
+  private readonly fence: string;
+  private readonly waitPolicy: WaitPolicy | undefined;
+  private registry: RedisReplicaRegistry | undefined;
+  private messageEpoch: bigint;
+  private readonly fencedListeners: ((err: FencedError) => void)[] = [];
 
   private constructor(
     private readonly connection: RedisConnection,
     private readonly layout: KeyLayout,
-    readonly epoch: bigint,
+    /** The epoch this open took: its identity as a replica (record owner, lease, fences). */
+    readonly ownerEpoch: bigint,
     readonly durability: DurabilityPlan | undefined,
     mode: LogOpenMode,
     onBatch?: (summary: RedisBatchSummary) => void,
   ) {
     this.writable = mode !== 'read-only';
+    this.fence = mode === 'coordinator' ? ownerEpoch.toString() : '';
+    this.messageEpoch = ownerEpoch;
     const wait =
       durability === undefined
         ? undefined
         : { replicas: durability.waitReplicas, timeoutMs: durability.waitTimeoutMs };
+    this.waitPolicy = wait;
     this.batcher = new RedisWriteBatcher(connection, layout, wait, (summary) => {
       this.batches++;
       this.records += summary.size;
@@ -105,6 +117,16 @@ export class RedisDecisionLog implements DecisionLog, HeuristicDecisionLog {
       onBatch?.(summary);
     });
     this.reader = new RedisLogReader(connection, layout);
+  }
+
+  /**
+   * The epoch this coordinator's messages carry (DecisionLog.epoch): the open's, raised to a fresh
+   * one (a new INCR of the counter) at every takeover, so that the decisions it sends for the
+   * transactions it adopted outrank the dead owner's at the participants (participant/epoch-fence.ts)
+   * even when the dead replica started later than this one.
+   */
+  get epoch(): bigint {
+    return this.messageEpoch;
   }
 
   /**
@@ -143,19 +165,47 @@ export class RedisDecisionLog implements DecisionLog, HeuristicDecisionLog {
   }
 
   logIntent(r: IntentRecord): Promise<string> {
-    return this.write(() => intentWrite(r)) as Promise<string>;
+    return this.write(() => intentWrite(r, this.fence)) as Promise<string>;
   }
 
   logCommit(r: CommitRecord): Promise<bigint> {
-    return this.write(() => commitWrite(r)) as Promise<bigint>;
+    return this.write(() => commitWrite(r, this.fence)) as Promise<bigint>;
   }
 
   logOutcome(r: OutcomeRecord): Promise<void> {
-    return this.write(() => outcomeWrite(r)) as Promise<void>;
+    return this.write(() => outcomeWrite(r, this.fence)) as Promise<void>;
   }
 
   logEnd(txnId: string, atMs: number): Promise<void> {
-    return this.write(() => endWrite(txnId, atMs)) as Promise<void>;
+    return this.write(() => endWrite(txnId, atMs, this.fence)) as Promise<void>;
+  }
+
+  /** The registered coordinator replicas and whether each one's lease is alive; any open may ask. */
+  replicas(): Promise<readonly ReplicaInfo[]> {
+    return listReplicas(this.connection);
+  }
+
+  /**
+   * The replicas of this log (coordinator/replicas.ts). Only a `coordinator` open has an epoch of its
+   * own to register.
+   */
+  replicaRegistry(): ReplicaRegistry {
+    assert(this.fence !== '', 'only a coordinator open of the log is a replica');
+    this.registry ??= new RedisReplicaRegistry(
+      this.connection,
+      this.layout,
+      this.ownerEpoch,
+      this.waitPolicy,
+      (takeoverEpoch) => {
+        if (takeoverEpoch > this.messageEpoch) this.messageEpoch = takeoverEpoch;
+      },
+    );
+    return this.registry;
+  }
+
+  /** Called once per write refused because this replica was fenced (a takeover happened). */
+  onFenced(listener: (err: FencedError) => void): void {
+    this.fencedListeners.push(listener);
   }
 
   logHeuristic(r: HeuristicRecord): Promise<void> {
@@ -178,9 +228,25 @@ export class RedisDecisionLog implements DecisionLog, HeuristicDecisionLog {
     return this.reader.byIdempotencyKey(key);
   }
 
+  /**
+   * Once `replicaRegistry()` was taken (replica mode), only the COMMITs this replica owns, or that
+   * nobody owns (heuristic ones, records from before replicas): another replica's are its own to
+   * re-drive, and a takeover moves a dead replica's here first. Otherwise every one.
+   */
   async unfinished(afterSeq: bigint, limit: number): Promise<readonly DecisionRecord[]> {
     this.checkOpen();
-    return this.reader.unfinished(afterSeq, limit);
+    if (this.registry === undefined) return this.reader.unfinished(afterSeq, limit);
+    const mine: DecisionRecord[] = [];
+    let after = afterSeq;
+    for (;;) {
+      const page = await this.reader.unfinished(after, limit);
+      for (const r of page) {
+        after = r.decisionSeq;
+        if (r.ownerEpoch === undefined || r.ownerEpoch === this.ownerEpoch) mine.push(r);
+        if (mine.length === limit) return mine;
+      }
+      if (page.length < limit) return mine;
+    }
   }
 
   async list(q: LogListQuery): Promise<readonly DecisionRecord[]> {
@@ -239,6 +305,9 @@ export class RedisDecisionLog implements DecisionLog, HeuristicDecisionLog {
     } catch (err) {
       return Promise.reject(err);
     }
-    return this.batcher.enqueue(w);
+    return this.batcher.enqueue(w).catch((err: unknown) => {
+      if (err instanceof FencedError) for (const listener of this.fencedListeners) listener(err);
+      throw err;
+    });
   }
 }

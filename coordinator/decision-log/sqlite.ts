@@ -262,7 +262,9 @@ export class SqliteDecisionLog implements DecisionLog, HeuristicDecisionLog {
     const wanted = forced ? 'FULL' : 'NORMAL';
     if (this.synchronous !== wanted) {
       // NORMAL skips the fsync of a lazy-only batch; the next forced batch's fsync covers its frames.
-      this.db.pragma(`synchronous = ${wanted}`);
+      // exec, not db.pragma(), which makes a Statement object per call for the GC to finalize; not
+      // a cached statement either: SQLite applies this pragma when compiling it, not when running it.
+      this.db.exec(`PRAGMA synchronous = ${wanted}`);
       this.synchronous = wanted;
     }
     const batch = this.db.transaction(() =>

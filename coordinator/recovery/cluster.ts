@@ -50,7 +50,7 @@ export async function openCluster(target: ClusterTarget): Promise<RecoveryCluste
         target.mode === 'offline' ? OfflineShard.open(name, location) : new OnlineShard(name, location),
       );
     }
-    if (target.logFile !== undefined) log = LogView.open(target.logFile);
+    if (target.logFile !== undefined) log = await LogView.openAt(target.logFile);
     if (target.mode === 'online' && target.coordinator !== undefined)
       coordinator = new CoordinatorView(target.coordinator);
     if (shards.length === 0) throw invalidArgument('no shards to work on');

@@ -8,6 +8,12 @@
  *   of side effects: for a transaction the coordinator no longer holds it settles it itself
  *   (presumed abort, Abort sent to every shard; coordinator/txn-resolution.ts). So only a real
  *   `resolve` calls it, never `status`, `show` or a dry run.
+ *
+ * Several coordinator replicas sharing a Redis log (`--coordinator A,B,…`): each holds its own
+ * transactions in memory, so `inFlight()` is the union over every replica that answers (one that
+ * does not is skipped: its transactions are taken over by another within its lease); and
+ * `getTransaction()` asks each in turn until one gives an answer (a replica that does not own the
+ * transaction answers UNAVAILABLE rather than presume it aborted, coordinator/txn-resolution.ts).
  */
 import type { TxnView } from '../../common/api.ts';
 import { TwopcError } from '../../common/errors.ts';
@@ -25,6 +31,40 @@ export interface CoordinatorSource {
 }
 
 export class CoordinatorView implements CoordinatorSource {
+  private readonly replicas: ReplicaView[];
+
+  /** `address`: HOST:PORT, or several replicas' as HOST:PORT,HOST:PORT… */
+  constructor(readonly address: string) {
+    this.replicas = address.split(',').map((a) => new ReplicaView(a.trim()));
+  }
+
+  async inFlight(): Promise<ReadonlyMap<string, TxnView>> {
+    if (this.replicas.length === 1) return (this.replicas[0] as ReplicaView).inFlight();
+    const answers = await Promise.allSettled(this.replicas.map((r) => r.inFlight()));
+    const ok = answers.filter((a) => a.status === 'fulfilled');
+    if (ok.length === 0) throw (answers[0] as PromiseRejectedResult).reason;
+    return new Map(ok.flatMap((a) => [...a.value]));
+  }
+
+  async getTransaction(txnId: string): Promise<TxnView> {
+    let lastError: unknown;
+    for (const r of this.replicas) {
+      try {
+        return await r.getTransaction(txnId);
+      } catch (err) {
+        lastError = err;
+      }
+    }
+    throw lastError;
+  }
+
+  async close(): Promise<void> {
+    for (const r of this.replicas) r.close();
+  }
+}
+
+/** One coordinator process. */
+class ReplicaView {
   private readonly client: TwopcClient;
 
   constructor(readonly address: string) {
@@ -54,7 +94,7 @@ export class CoordinatorView implements CoordinatorSource {
     return this.client.getTransaction(txnId);
   }
 
-  async close(): Promise<void> {
+  close(): void {
     this.client.close();
   }
 }

@@ -1,10 +1,14 @@
 /**
- * The decision log file as recovery sees it. Looking opens it read-only (no epoch bump, no
- * checkpoint: the file does not change). Writing, which only a heuristic decision does, opens it in
- * `tool` mode (never bumps the epoch, so a coordinator started later is not fenced by the tool) and
- * only after claiming the file: a log a running coordinator holds is refused.
+ * The decision log as recovery sees it: a SQLite file, or a Redis log (`redis://…`, `rediss://…`,
+ * `redis+sentinel://…`, `redis+cluster://…`, or `sqlite:PATH`; see decision-log/spec.ts). Looking
+ * opens it read-only (no epoch bump, no checkpoint: the file does not change). Writing, which only a
+ * heuristic decision does, opens it in `tool` mode (never bumps the epoch, so a coordinator started
+ * later is not fenced by the tool). A SQLite file is claimed first: a log a running coordinator holds
+ * is refused. A Redis log is shared by design (coordinator replicas write it all the time): the
+ * heuristic decision is one atomic script that refuses where the log already decided, so it needs no
+ * claim; the Redis must pass the same durability check as for a coordinator.
  *
- * A log file that does not exist is not an error here: `exists` is false and every read is empty.
+ * A log that does not exist is not an error here: `exists` is false and every read is empty.
  * Callers decide what that means (status: "decision unknown"; resolve: refused).
  */
 import { existsSync } from 'node:fs';
@@ -18,18 +22,48 @@ import type {
   LogListQuery,
 } from '../decision-log.ts';
 import { SqliteDecisionLog } from '../decision-log/sqlite.ts';
+import { RedisDecisionLog } from '../decision-log/redis.ts';
+import { parseRedisLogUrl, type RedisLogUrl } from '../decision-log/redis-url.ts';
 import { claimFile } from './file-claim.ts';
 
-export class LogView {
-  private log: SqliteDecisionLog | undefined;
+type Reader = Pick<
+  SqliteDecisionLog,
+  'get' | 'heuristics' | 'list' | 'listHeuristics' | 'logHeuristicDecision' | 'close'
+>;
 
-  private constructor(readonly file: string) {
-    this.log = openIfExists(file);
+export class LogView {
+  private log: Reader | undefined;
+
+  private constructor(
+    /** Where the log is, for messages: the file, or the Redis URL without its password. */
+    readonly file: string,
+    private readonly redis: RedisLogUrl | undefined,
+    log: Reader | undefined,
+    private readonly redisLog?: RedisDecisionLog,
+  ) {
+    this.log = log;
   }
 
   /** FAILED_PRECONDITION if the file exists but is not a decision log. */
   static open(file: string): LogView {
-    return new LogView(file);
+    return new LogView(file, undefined, openIfExists(file));
+  }
+
+  /**
+   * A file path, `sqlite:PATH`, or a Redis log URL. A Redis log that was never created does not
+   * exist; an unreachable Redis is UNAVAILABLE.
+   */
+  static async openAt(location: string): Promise<LogView> {
+    if (!isRedisLocation(location))
+      return LogView.open(location.startsWith('sqlite:') ? location.slice('sqlite:'.length) : location);
+    const url = parseRedisLogUrl(location);
+    let log: RedisDecisionLog | undefined;
+    try {
+      log = await RedisDecisionLog.open(url, { mode: 'read-only' });
+    } catch (err) {
+      if (!(err instanceof TwopcError && err.code === 'NOT_FOUND')) throw err;
+    }
+    return new LogView(url.display, url, log, log);
   }
 
   get exists(): boolean {
@@ -57,6 +91,7 @@ export class LogView {
    * `hint` says what to do instead, which depends on the command. Writes nothing.
    */
   async checkNotInUse(hint: string): Promise<void> {
+    if (this.redis !== undefined) return; // shared by design: see the top of this file
     if (!existsSync(this.file)) return;
     await this.log?.close();
     this.log = undefined;
@@ -77,6 +112,23 @@ export class LogView {
   }
 
   /**
+   * Rejects with FAILED_PRECONDITION when a coordinator replica holds a live lease on this Redis log:
+   * it may be about to log a COMMIT that is not in the log yet, so "not in the log" does not mean
+   * aborted. (A SQLite log is covered by checkNotInUse.) Writes nothing.
+   */
+  async checkNoLiveReplica(hint: string): Promise<void> {
+    if (this.redisLog === undefined) return;
+    const live = (await this.redisLog.replicas()).filter((r) => r.alive);
+    if (live.length === 0) return;
+    const names = live.map((r) => `${r.coordinatorId} at ${r.address}`).join(', ');
+    throw new TwopcError(
+      'FAILED_PRECONDITION',
+      `${live.length} coordinator replica(s) hold a live lease on ${this.file} (${names}): they may be deciding transactions right now`,
+      { hint },
+    );
+  }
+
+  /**
    * Records a heuristic decision (HeuristicDecisionLog.logHeuristicDecision), forced. Claims the file
    * first; `create` makes a missing log file (for a log that was lost).
    */
@@ -84,6 +136,7 @@ export class LogView {
     decision: HeuristicDecision,
     options: { create: boolean; inUseHint: string },
   ): Promise<HeuristicDecisionResult> {
+    if (this.redis !== undefined) return this.recordHeuristicInRedis(this.redis, decision, options.create);
     await this.checkNotInUse(options.inUseHint);
     const writer = SqliteDecisionLog.open(this.file, { mode: 'tool', create: options.create });
     try {
@@ -99,6 +152,28 @@ export class LogView {
     await this.log?.close();
     this.log = undefined;
   }
+
+  private async recordHeuristicInRedis(
+    url: RedisLogUrl,
+    decision: HeuristicDecision,
+    create: boolean,
+  ): Promise<HeuristicDecisionResult> {
+    const writer = await RedisDecisionLog.open(url, {
+      mode: 'tool',
+      create,
+      durability: { allowNonDurable: false },
+    });
+    try {
+      return await writer.logHeuristicDecision(decision);
+    } finally {
+      await writer.close();
+    }
+  }
+}
+
+/** A Redis URL rather than a file (decision-log/redis-url.ts lists the schemes). */
+function isRedisLocation(location: string): boolean {
+  return /^(rediss?|redis\+sentinel|redis\+cluster):\/\//.test(location);
 }
 
 function openIfExists(file: string): SqliteDecisionLog | undefined {

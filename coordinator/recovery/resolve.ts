@@ -9,6 +9,7 @@
  * from the file, the log must not be held by a running coordinator (it may be deciding right now);
  * offline, the shard files to write must not be held by running participants.
  */
+import { resolvedEpoch } from '../../participant/epoch-fence.ts';
 import { TwopcError, describeError, notFound } from '../../common/errors.ts';
 import type { DecisionMessage } from '../../common/protocol.ts';
 import type { RecoveryCluster } from './cluster.ts';
@@ -106,10 +107,15 @@ async function checkDecisionSource(cluster: RecoveryCluster): Promise<void> {
       },
     );
   }
-  await log.checkNotInUse(
+  const hint =
     cluster.mode === 'offline'
       ? 'it may be deciding transactions right now: stop it, or resolve online with --coordinator HOST:PORT --participant NAME=HOST:PORT …'
-      : 'pass --coordinator HOST:PORT, so that transactions it is still deciding are left alone',
+      : 'pass --coordinator HOST:PORT, so that transactions it is still deciding are left alone';
+  await log.checkNotInUse(hint);
+  await log.checkNoLiveReplica(
+    cluster.mode === 'offline'
+      ? 'stop the replicas (or wait until their leases expire), or resolve online with --coordinator A,B… --participant NAME=HOST:PORT …'
+      : "pass --coordinator with every replica's address (A,B,…), so that transactions they are still deciding are left alone",
   );
 }
 
@@ -125,7 +131,8 @@ export async function executeResolve(cluster: RecoveryCluster, plan: ResolvePlan
       txnId: s.txnId,
       commit: verdict.kind === 'COMMIT',
       decisionSeq: verdict.kind === 'COMMIT' ? verdict.decisionSeq : 0n,
-      epoch: 0n,
+      // Looked up in the log or at the peers: final, so never refused as stale by a shard.
+      epoch: resolvedEpoch,
     };
     for (const shard of s.shards) {
       const list = perShard.get(shard) ?? [];

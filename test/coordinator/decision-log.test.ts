@@ -47,4 +47,29 @@ describe('SqliteDecisionLog file', () => {
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
     raw.close();
   });
+
+  it('forces a batch holding a forced write (FULL) and skips the fsync of a lazy-only one (NORMAL)', async () => {
+    dir = tempDir();
+    file = path.join(dir, 'decisions.db');
+    const log = SqliteDecisionLog.open(file);
+    // synchronous is per connection: read it on the log's own (private) connection.
+    const synchronous = () =>
+      Number((log as unknown as { db: Database.Database }).db.pragma('synchronous', { simple: true }));
+    const commit = (txnId: string) =>
+      log.logCommit({
+        txnId,
+        shards: ['a'],
+        readOnlyShards: [],
+        idempotencyKey: '',
+        startedAtMs: 1,
+        atMs: 2,
+      });
+    await commit('tx_a');
+    expect(synchronous()).toBe(2);
+    await log.logEnd('tx_a', 3);
+    expect(synchronous()).toBe(1);
+    await commit('tx_b');
+    expect(synchronous()).toBe(2);
+    await log.close();
+  });
 });

@@ -4,6 +4,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { vi } from 'vitest';
+import { reportError } from '../../cli/exit.ts';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI_BIN = path.join(ROOT, 'cli', 'bin.mjs');
@@ -110,5 +112,26 @@ export function processAlive(pid: number): boolean {
     return true;
   } catch {
     return false;
+  }
+}
+
+/**
+ * Runs one command module's `run(argv)` in this process (faster than a child process) and returns its
+ * exit code, what it wrote to stdout, and the one-line error `reportError` would print.
+ */
+export async function runInProcess(
+  run: (argv: readonly string[]) => Promise<number>,
+  argv: readonly string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const out = vi
+    .spyOn(process.stdout, 'write')
+    .mockImplementation((chunk) => ((stdout += String(chunk)), true));
+  try {
+    const code = await run(argv).catch((err: unknown) => reportError(err, (t) => (stderr += t)));
+    return { code, stdout, stderr };
+  } finally {
+    out.mockRestore();
   }
 }

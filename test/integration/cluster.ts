@@ -46,6 +46,19 @@ export interface ClusterOptions {
    * what settles one that every shard voted YES on.
    */
   readonly participantsKnowCoordinator?: boolean;
+  /** Fills the fresh data dir before any process starts (e.g. with restored shard files and log). */
+  readonly prepareDataDir?: (dataDir: string) => void;
+  /**
+   * Coordinator replicas sharing one decision log (give `--decision-log redis://…` in
+   * coordinatorArgs): named 'coordinator', 'coordinator-2', …, each with `--coordinator-id` its
+   * name; participants get all their addresses. Default 1.
+   */
+  readonly coordinatorReplicas?: number;
+}
+
+/** The process name of coordinator replica `i` (0-based). */
+export function replicaName(i: number): string {
+  return i === 0 ? 'coordinator' : `coordinator-${i + 1}`;
 }
 
 export class Cluster {
@@ -63,11 +76,14 @@ export class Cluster {
     try {
       const schemaPath = path.join(cluster.dataDir, 'schema.sql');
       writeFileSync(schemaPath, options.schemaSql);
+      options.prepareDataDir?.(cluster.dataDir);
       const knowsCoordinator = options.participantsKnowCoordinator !== false;
       // The participants must know the coordinator's address before it can bind (it needs theirs):
       // pick its port first. With no one to tell, port 0 has no race at all.
-      const coordinatorListen = `127.0.0.1:${knowsCoordinator ? await coordinatorPort() : 0}`;
-      const coordinatorFlag = knowsCoordinator ? ['--coordinator', coordinatorListen] : [];
+      const replicas = options.coordinatorReplicas ?? 1;
+      const listens: string[] = [];
+      for (let i = 0; i < replicas; i++) listens.push(`127.0.0.1:${knowsCoordinator ? await coordinatorPort() : 0}`);
+      const coordinatorFlag = knowsCoordinator ? ['--coordinator', listens.join(',')] : [];
       await Promise.all(
         options.shards.map((shard) =>
           cluster.launch(shard, [
@@ -89,15 +105,20 @@ export class Cluster {
         '--participant',
         `${shard}=${cluster.address(shard)}`,
       ]);
-      await cluster.launch('coordinator', [
-        'coordinator',
-        '--listen',
-        coordinatorListen,
-        '--data-dir',
-        path.join(cluster.dataDir, 'coordinator'),
-        ...participantFlags,
-        ...(options.coordinatorArgs ?? []),
-      ]);
+      // One after the other: replica i takes a higher epoch than replica i-1, so a test that kills a
+      // later replica checks the harder takeover, by a replica whose own epoch is lower.
+      for (const [i, listen] of listens.entries()) {
+        await cluster.launch(replicaName(i), [
+          'coordinator',
+          '--listen',
+          listen,
+          '--data-dir',
+          path.join(cluster.dataDir, replicaName(i)),
+          ...participantFlags,
+          ...(replicas > 1 ? ['--coordinator-id', replicaName(i)] : []),
+          ...(options.coordinatorArgs ?? []),
+        ]);
+      }
       return cluster;
     } catch (err) {
       await cluster.stop();
@@ -126,6 +147,13 @@ export class Cluster {
     const exited = new Promise((resolve) => p.proc.once('exit', resolve));
     p.proc.kill('SIGKILL');
     await exited;
+  }
+
+  /** Sends `signal` (e.g. SIGSTOP / SIGCONT) to a running process. */
+  signal(name: string, signal: NodeJS.Signals): void {
+    const p = this.processes.get(name);
+    if (!p) throw new Error(`no process ${name}`);
+    p.proc.kill(signal);
   }
 
   /** Starts a stopped or killed process again on the same address. */

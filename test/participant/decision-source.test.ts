@@ -102,6 +102,19 @@ describe('asking the coordinator (GetTransaction)', () => {
     }
   });
 
+  it('with several coordinator replicas, one that is down is skipped and the next one answers', async () => {
+    const replicas = new GrpcDecisionSource(`127.0.0.1:${await freePort()}, ${coordinator.address}`);
+    try {
+      expect(await replicas.askCoordinator!(wellFormedId('f0'))).toEqual({ kind: 'ABORT' });
+      // Every replica down: the last error, not an answer.
+      const allDown = new GrpcDecisionSource(`127.0.0.1:${await freePort()},127.0.0.1:${await freePort()}`);
+      expect((await rejection(allDown.askCoordinator!(wellFormedId('fd')))).code).toBe('UNAVAILABLE');
+      allDown.close();
+    } finally {
+      replicas.close();
+    }
+  });
+
   it('without a coordinator address there is no coordinator to ask', () => {
     const peersOnly = new GrpcDecisionSource();
     expect(peersOnly.askCoordinator).toBeUndefined();

@@ -178,9 +178,11 @@ describe('recover, offline (processes stopped)', () => {
   });
 
   it('force-commit is refused when a shard has the transaction ABORTED, and says why', async () => {
+    const coordinatorEpoch = 1_000n;
     // A coordinator that presumed abort and reached only shard-b (unkeyed aborts are never logged).
     const store = ShardStore.open({ path: cluster.shardFile('shard-b'), shard: 'shard-b', schemaSql: '' });
-    store.decideBatch([{ txnId: t2, commit: false, decisionSeq: 0n, epoch: 0n }]);
+    // Its epoch is at least the one it prepared with (participant/epoch-fence.ts refuses a lower one).
+    store.decideBatch([{ txnId: t2, commit: false, decisionSeq: 0n, epoch: coordinatorEpoch }]);
     store.close();
     const r = await recover(['force-commit', t2, '--reason', 'test', ...dir]);
     expectRefusal(

@@ -79,9 +79,12 @@ describe('coordinator on a Redis decision log', () => {
       await learnKeyedOutcomes(client, workload.transfers);
       await until('every shard and the log to settle', convergenceMsMax, settled);
       checkShards(cluster, workload.transfers);
-      // The decisions were in Redis, not in a SQLite file, and each coordinator start took a new epoch.
+      // The decisions were in Redis, not in a SQLite file; each coordinator start took a new epoch, and
+      // the restarted coordinator took over its previous incarnation (a claim takes one more, for its
+      // messages: coordinator/replicas.ts).
       expect(existsSync(path.join(cluster.dataDir, 'coordinator', 'decisions.db'))).toBe(false);
-      expect(redis.cli('GET', '{twopc}:epoch')).toBe('2');
+      expect(redis.cli('GET', '{twopc}:epoch')).toBe('3');
+      expect(cluster.processes.get('coordinator')?.stderr).toContain('took over a coordinator replica');
       const log = await RedisDecisionLog.open(redis.url, { mode: 'read-only' });
       try {
         const logged = await log.list({ statuses: ['COMMITTED'], afterTxnId: '', limit: 10_000 });

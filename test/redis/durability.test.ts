@@ -182,6 +182,15 @@ describe('npx twopc coordinator --decision-log redis://…', () => {
         /--redis-durability: bad value "fsync"/,
       ],
       [['--data-dir', '/tmp/x', '--allow-non-durable-log'], /apply to a Redis decision log only/],
+      [
+        ['--data-dir', '/tmp/x', '--lease-ttl-ms', '2000'],
+        /lease-renew-ms apply to a Redis decision log only/,
+      ],
+      [
+        ['--decision-log', 'redis://127.0.0.1:1/0', '--lease-ttl-ms', '1000', '--lease-renew-ms', '800'],
+        /--lease-renew-ms 800 must be at most half of --lease-ttl-ms 1000/,
+      ],
+      [['--decision-log', 'redis://127.0.0.1:1/0', '--lease-ttl-ms', '5'], /--lease-ttl-ms/],
     ] as const) {
       const r = await runCli(['coordinator', ...args, ...participant]);
       expect(r.code, r.stderr).toBe(2);
