@@ -21,6 +21,14 @@ export const DEFAULT_BENCH_ROUNDS = 2;
 /** --quick: a few seconds per system, for CI. */
 export const QUICK_BENCH_DURATION = '1s';
 export const QUICK_BENCH_WARMUP = '250ms';
+/**
+ * Unmeasured load on every system and scenario once, before the first slice. twopc runs on V8: its
+ * coordinator spent about a third of its CPU compiling hot code (TurboFan) 7–13 s into a run, so
+ * without this the first slices (1 client) measured the JIT, not the protocol. The same for every
+ * system, so PostgreSQL and SQLite get it too.
+ */
+export const DEFAULT_BENCH_PREWARM = '10s';
+export const QUICK_BENCH_PREWARM = '0s';
 /** A slice shorter than this measures start-up noise, not throughput. */
 const sliceMsMin = 100;
 const durationMsMax = 3_600_000;
@@ -41,6 +49,11 @@ const FLAGS = {
     kind: 'string',
     value: 'TIME',
     description: `unmeasured warm-up before each slice (default ${DEFAULT_BENCH_WARMUP}; --quick ${QUICK_BENCH_WARMUP})`,
+  },
+  prewarm: {
+    kind: 'string',
+    value: 'TIME',
+    description: `unmeasured load on every system and scenario once, at the most clients, before the first slice (default ${DEFAULT_BENCH_PREWARM}; --quick ${QUICK_BENCH_PREWARM})`,
   },
   rounds: {
     kind: 'string',
@@ -163,6 +176,12 @@ export function parseBenchOptions(argv: readonly string[], cwd = process.cwd()):
     0,
     warmupMsMax,
   );
+  const prewarmMs = parseDurationMs(
+    '--prewarm',
+    flags.prewarm ?? (flags.quick ? QUICK_BENCH_PREWARM : DEFAULT_BENCH_PREWARM),
+    0,
+    warmupMsMax,
+  );
   const rounds =
     flags.rounds === undefined
       ? flags.quick
@@ -179,6 +198,7 @@ export function parseBenchOptions(argv: readonly string[], cwd = process.cwd()):
     quick: flags.quick,
     durationMs,
     warmupMs,
+    prewarmMs,
     rounds,
     clients: parseClients(flags.clients),
     systems: parseChoices<SystemName>('--systems', flags.systems, SYSTEMS),

@@ -4,7 +4,7 @@
  * anything thrown into a TwopcError. `settle` makes the expected failures values, so the protocol
  * code branches on them instead of catching, and no rejection is ever left unhandled.
  */
-import type { Clock } from '../common/clock.ts';
+import { startTimer, type CancelTimer, type Clock } from '../common/clock.ts';
 import { TwopcError, describeError } from '../common/errors.ts';
 
 export type Settled<T> =
@@ -24,23 +24,20 @@ export function callParticipant<T>(
 ): Promise<T> {
   if (signal?.aborted) return Promise.reject(cancelled(what, signal));
   return new Promise<T>((resolve, reject) => {
-    const timer = new AbortController();
     let done = false;
     const finish = (fn: () => void) => {
       if (done) return;
       done = true;
-      timer.abort();
+      cancelTimer();
       signal?.removeEventListener('abort', onAbort);
       fn();
     };
     const onAbort = () => finish(() => reject(cancelled(what, signal)));
     signal?.addEventListener('abort', onAbort, { once: true });
-    clock.sleep(timeoutMs, timer.signal).then(
-      () =>
-        finish(() =>
-          reject(new TwopcError('DEADLINE_EXCEEDED', `${what}: no answer within ${timeoutMs} ms`)),
-        ),
-      () => {},
+    // A plain timer, not sleep + AbortController: this runs for every message of every transaction.
+    // (Declared after `finish`, which uses it: both only ever fire later, from the event loop.)
+    const cancelTimer = startTimer(clock, timeoutMs, () =>
+      finish(() => reject(new TwopcError('DEADLINE_EXCEEDED', `${what}: no answer within ${timeoutMs} ms`))),
     );
     let pending: Promise<T>;
     try {
@@ -85,22 +82,22 @@ export async function settlesWithin(
   ms: number,
   signal?: AbortSignal,
 ): Promise<boolean> {
-  const timer = new AbortController();
-  const onStop = () => timer.abort();
-  signal?.addEventListener('abort', onStop, { once: true });
+  let cancelTimer: CancelTimer | undefined;
+  let onStop: (() => void) | undefined;
   try {
-    return await Promise.race([
+    return await new Promise<boolean>((resolve) => {
+      cancelTimer = startTimer(clock, ms, () => resolve(false));
+      if (signal !== undefined) {
+        onStop = () => resolve(false);
+        signal.addEventListener('abort', onStop, { once: true });
+      }
       promise.then(
-        () => true,
-        () => true,
-      ),
-      clock.sleep(ms, timer.signal).then(
-        () => false,
-        () => false,
-      ),
-    ]);
+        () => resolve(true),
+        () => resolve(true),
+      );
+    });
   } finally {
-    timer.abort();
-    signal?.removeEventListener('abort', onStop);
+    cancelTimer?.();
+    if (onStop !== undefined) signal?.removeEventListener('abort', onStop);
   }
 }

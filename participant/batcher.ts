@@ -1,8 +1,10 @@
 /**
  * Group commit at the participant. Prepares and decisions that arrive in the same event-loop turn,
- * from any Session stream or unary call, are queued and written by ONE `store.decideBatch` and ONE
- * `store.prepareBatch` call (one SQLite transaction and one fsync each; the store gives every message
- * its own savepoint, so one NO does not sink the others).
+ * from any Session stream or unary call, are queued and written together: by ONE
+ * `store.decideAndPrepare` call when both kinds are waiting (one SQLite transaction, one fsync), else
+ * by ONE `store.decideBatch` and ONE `store.prepareBatch` call (one each). The store gives every
+ * prepare its own savepoint, so one NO does not sink the others; a shared call that fails as a whole
+ * is redone as the two separate batches, which isolate the message at fault.
  *
  * The flush runs in a setImmediate, after the poll phase has delivered every message that was ready.
  * better-sqlite3 is synchronous, so whatever arrives while a batch is being written waits in the
@@ -27,6 +29,14 @@ import { decideBatchMax, prepareBatchMax } from './config.ts';
 export interface BatchStore {
   prepareBatch(messages: readonly PrepareMessage[]): Vote[];
   decideBatch(messages: readonly DecisionMessage[]): Ack[];
+  /**
+   * Optional: both kinds in one local transaction (one fsync instead of two). Throws, having written
+   * nothing, if any message fails the batch; the batcher then writes the two batches separately.
+   */
+  decideAndPrepare?(
+    decisions: readonly DecisionMessage[],
+    prepares: readonly PrepareMessage[],
+  ): { readonly acks: Ack[]; readonly votes: Vote[] };
 }
 
 export interface BatcherConfig {
@@ -78,6 +88,8 @@ export interface BatcherStats {
   readonly decisionBatches: number;
   /** The largest batch written so far. */
   readonly batchMessagesPeak: number;
+  /** Flushes whose decisions and prepares shared one local transaction. */
+  readonly sharedFlushes: number;
   /** Sync replication: flushes whose results were held for the replica, and how many of those failed. */
   readonly heldFlushes: number;
   readonly heldFailures: number;
@@ -99,6 +111,7 @@ export class Batcher {
     prepareBatches: 0,
     decisionBatches: 0,
     batchMessagesPeak: 0,
+    sharedFlushes: 0,
     heldFlushes: 0,
     heldFailures: 0,
   };
@@ -195,8 +208,9 @@ export class Batcher {
   }
 
   /**
-   * Writes one batch of each kind. Decisions go first: a commit or abort releases locks that a
-   * prepare in the same flush may need, so it is better voted on after them.
+   * Writes one batch of each kind, in one local transaction when the store can. Decisions go first:
+   * a commit or abort releases locks that a prepare in the same flush may need, so it is better
+   * voted on after them.
    */
   private flush(): void {
     this.flushScheduled = false;
@@ -204,15 +218,13 @@ export class Batcher {
     const prepares = this.prepares.splice(0, this.config.batchMessagesMax);
     // Without a gate, results are delivered as they are written; with one, after both writes.
     const held: Release[] | undefined = this.durability === undefined ? undefined : [];
-    if (decisions.length > 0) {
+    if (decisions.length > 0 && prepares.length > 0 && this.writeShared(decisions, prepares, held)) {
       this.counters.decisionBatches++;
       this.counters.decisions += decisions.length;
-      this.write(decisions, (ms) => this.store.decideBatch(ms), 'decideBatch', held);
-    }
-    if (prepares.length > 0) {
       this.counters.prepareBatches++;
       this.counters.prepares += prepares.length;
-      this.write(prepares, (ms) => this.store.prepareBatch(ms), 'prepareBatch', held);
+    } else {
+      this.writeApart(decisions, prepares, held);
     }
     if (this.durability !== undefined && held !== undefined && held.length > 0)
       this.holdUntilDurable(this.durability, held);
@@ -229,6 +241,58 @@ export class Batcher {
     }
   }
 
+  private writeApart(
+    decisions: readonly Entry<DecisionMessage, Ack>[],
+    prepares: readonly Entry<PrepareMessage, Vote>[],
+    held: Release[] | undefined,
+  ): void {
+    if (decisions.length > 0) {
+      this.counters.decisionBatches++;
+      this.counters.decisions += decisions.length;
+      this.write(decisions, (ms) => this.store.decideBatch(ms), 'decideBatch', held);
+    }
+    if (prepares.length > 0) {
+      this.counters.prepareBatches++;
+      this.counters.prepares += prepares.length;
+      this.write(prepares, (ms) => this.store.prepareBatch(ms), 'prepareBatch', held);
+    }
+  }
+
+  /**
+   * Both kinds in one store call, if the store can. False when it cannot or the call failed (it
+   * then wrote nothing): the caller writes them apart, which isolates a failing message.
+   */
+  private writeShared(
+    decisions: readonly Entry<DecisionMessage, Ack>[],
+    prepares: readonly Entry<PrepareMessage, Vote>[],
+    held: Release[] | undefined,
+  ): boolean {
+    const shared = this.store.decideAndPrepare;
+    if (shared === undefined) return false;
+    let acks: Ack[];
+    let votes: Vote[];
+    try {
+      ({ acks, votes } = shared.call(
+        this.store,
+        decisions.map((e) => e.message),
+        prepares.map((e) => e.message),
+      ));
+    } catch (error) {
+      this.logger.debug('shared flush failed; writing decisions and prepares apart', {
+        error: error instanceof Error ? error.message : String(error),
+      });
+      return false;
+    }
+    assert(
+      acks.length === decisions.length && votes.length === prepares.length,
+      `decideAndPrepare returned ${acks.length}/${votes.length} results for ${decisions.length}/${prepares.length} messages`,
+    );
+    this.counters.sharedFlushes++;
+    this.settleWritten(decisions, acks, 'decideAndPrepare', held);
+    this.settleWritten(prepares, votes, 'decideAndPrepare', held);
+    return true;
+  }
+
   /**
    * One store call for the batch. If it throws (an I/O error, a bug), its SQLite transaction rolled
    * back as a whole, so each message is retried alone: one poisonous message fails only itself.
@@ -243,14 +307,7 @@ export class Batcher {
   ): void {
     const results = this.attempt(batch, call, what);
     if (results.ok) {
-      batch.forEach((entry, i) => {
-        const result: Settled<R> = { ok: true, value: results.value[i] as R };
-        if (held === undefined) this.deliver(entry, result);
-        else
-          held.push((gateError) =>
-            this.deliver(entry, gateError === undefined ? result : { ok: false, error: gateError }),
-          );
-      });
+      this.settleWritten(batch, results.value, what, held);
       return;
     }
     if (batch.length === 1) {
@@ -262,6 +319,28 @@ export class Batcher {
       error: results.error instanceof Error ? results.error.message : String(results.error),
     });
     for (const entry of batch) this.write([entry], call, what, held);
+  }
+
+  /** Delivers written results (to `held` when a durability gate holds them). */
+  private settleWritten<M extends { txnId: string }, R extends { txnId: string }>(
+    batch: readonly Entry<M, R>[],
+    values: readonly R[],
+    what: string,
+    held: Release[] | undefined,
+  ): void {
+    batch.forEach((entry, i) => {
+      const value = values[i] as R;
+      assert(
+        value.txnId === entry.message.txnId,
+        `${what} result ${i} is for ${value.txnId}, not ${entry.message.txnId}`,
+      );
+      const result: Settled<R> = { ok: true, value };
+      if (held === undefined) this.deliver(entry, result);
+      else
+        held.push((gateError) =>
+          this.deliver(entry, gateError === undefined ? result : { ok: false, error: gateError }),
+        );
+    });
   }
 
   /**

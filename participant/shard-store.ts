@@ -35,6 +35,7 @@ import { decideBatch } from './decide.ts';
 import { createInternalTables, createTempTables } from './internal-tables.ts';
 import { runImmediate } from './local-txn.ts';
 import { prepareBatch } from './prepare.ts';
+import { decideAndPrepare, type SharedFlushResult } from './shared-flush.ts';
 import { describeTables, readRow, runQuery } from './reads.ts';
 import { loadTables } from './schema.ts';
 import type { ShardContext } from './shard-context.ts';
@@ -126,6 +127,14 @@ export class ShardStore {
   /** Acknowledgements for each decision, in order, from one local transaction. */
   decideBatch(messages: readonly DecisionMessage[]): Ack[] {
     return decideBatch(this.open(), messages);
+  }
+
+  /** Decisions then prepares in ONE local transaction (one fsync); see shared-flush.ts. */
+  decideAndPrepare(
+    decisions: readonly DecisionMessage[],
+    prepares: readonly PrepareMessage[],
+  ): SharedFlushResult {
+    return decideAndPrepare(this.open(), decisions, prepares);
   }
 
   /** The committed row and its version. INVALID_ARGUMENT for an unknown table or a bad key. */

@@ -130,7 +130,7 @@ export function formatReport(report: BenchReport): string {
     `twopc bench: ${m.cpus} × ${m.cpuModel}, ${m.memTotalMb} MB, Node ${m.node}, ${m.filesystem} at ${m.dir}`,
     `load average ${m.loadAvgStart.map((l) => l.toFixed(2)).join(' ')} at start, ` +
       `${m.loadAvgEnd.map((l) => l.toFixed(2)).join(' ')} at end; ` +
-      `${s.durationMs / 1000} s per row in ${s.rounds} round(s), ${s.warmupMs / 1000} s warm-up per slice`,
+      `${s.durationMs / 1000} s per row in ${s.rounds} round(s), ${s.warmupMs / 1000} s warm-up per slice, ${s.prewarmMs / 1000} s pre-warm per system and scenario`,
     '',
     formatRowsTable(report.rows),
     '',
@@ -163,7 +163,7 @@ export function formatReport(report: BenchReport): string {
   if (report.memory.length > 0) {
     out.push(
       '',
-      'twopc RSS (idle after start → after first slice → end):',
+      'twopc RSS (idle after start → 1 min into the first slice (or after it) → end):',
       ...report.memory.map(
         (mm) =>
           `  ${mm.name} (pid ${mm.pid}): ${mm.rssIdleMb.toFixed(0)} → ${mm.rssStartMb.toFixed(0)} → ${mm.rssEndMb.toFixed(0)} MB`,

@@ -34,6 +34,8 @@ export interface BenchSettings {
   readonly quick: boolean;
   readonly durationMs: number;
   readonly warmupMs: number;
+  /** Unmeasured load per system and scenario before the first slice (JIT, caches). */
+  readonly prewarmMs: number;
   readonly rounds: number;
   readonly clients: readonly number[];
   readonly systems: readonly SystemName[];

@@ -7,10 +7,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from './postgres-server.ts';
+import { canConnect } from '../../common/ports.ts';
 
 export const S3RVER_BUCKET = 'twopc-bench';
 /** s3rver accepts only these; the participants read them like any AWS credentials. */
@@ -106,15 +106,4 @@ export class S3rverServer {
     await this.exited;
     clearTimeout(timer);
   }
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
 }

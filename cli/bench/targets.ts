@@ -33,7 +33,7 @@ export interface MemoryRecord {
   readonly pid: number;
   /** Right after start-up, before any load. */
   readonly rssIdleMb: number;
-  /** After the process's first measured slice: warm caches, steady batches. Flatness is judged from here. */
+  /** A minute into the process's first measured slice, or after it if shorter (bench-run.ts rssStartAfterMs). Flatness is judged from here. */
   readonly rssStartMb: number;
   /** After the last slice. */
   readonly rssEndMb: number;

@@ -60,6 +60,7 @@ describe('twopc bench flags', () => {
       quick: false,
       durationMs: 10_000,
       warmupMs: 1_000,
+      prewarmMs: 10_000,
       rounds: 2,
       clients: [1, 16, 64],
       systems: ['twopc', 'postgres', 'sqlite'],
@@ -71,14 +72,18 @@ describe('twopc bench flags', () => {
       quick: true,
       durationMs: 1_000,
       warmupMs: 250,
+      prewarmMs: 0,
       rounds: 1,
       clients: [4, 1],
     });
     expect(quick.systems).toEqual(['twopc', 'sqlite']);
-    expect(parseBenchOptions(['--duration', '1.5m', '--warmup', '0'], '/x')).toMatchObject({
-      durationMs: 90_000,
-      warmupMs: 0,
-    });
+    expect(parseBenchOptions(['--duration', '1.5m', '--warmup', '0', '--prewarm', '2s'], '/x')).toMatchObject(
+      {
+        durationMs: 90_000,
+        warmupMs: 0,
+        prewarmMs: 2_000,
+      },
+    );
   });
 });
 
