@@ -239,6 +239,11 @@ function replicaLines(dataDir: string, replication: DevReplication | undefined):
     '',
     `  npx twopc shard restore --replica '${url}' --shard ${shard} --output ${pastable(path.join(dataDir, shard, `${shard}.db`))}`,
     '',
+    'To take the whole cluster back to the decision with seq N (each transaction on all its shards or none):',
+    '',
+    `  npx twopc cluster restore --replica '${url}' ${DEV_SHARDS.map((s) => `--shard ${s}`).join(' ')} \\`,
+    `      --decision-log ${pastable(path.join(dataDir, 'coordinator', 'decisions.db'))} --output-dir DIR --decision-seq N`,
+    '',
   ];
 }
 

@@ -5,6 +5,7 @@
  */
 import * as bench from './bench.ts';
 import * as chaos from './chaos.ts';
+import * as cluster from './cluster.ts';
 import * as coordinator from './coordinator.ts';
 import * as dev from './dev.ts';
 import * as failpoints from './failpoints.ts';
@@ -37,6 +38,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = Object.freeze({
   recover,
   chaos,
   shard,
+  cluster,
 });
 
 export function topUsage(): string {

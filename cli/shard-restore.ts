@@ -2,13 +2,13 @@
  * `npx twopc shard restore`: rebuilds a shard file from its replica, to the latest state or to a
  * point in time, with a progress bar and an integrity check.
  */
-import { TwopcError } from '../common/errors.ts';
+import { invalidArgument } from '../common/errors.ts';
 import { progressBar, silentProgress } from '../participant/restore/progress.ts';
 import { cutShortNote } from '../participant/restore/cut-short.ts';
 import type { RestoreResult } from '../participant/restore/restore.ts';
 import { formatUsage, parseFlags, parseName } from './args.ts';
 import { EXIT_OK } from './exit.ts';
-import { openShardReplica, parseTime } from './shard-args.ts';
+import { openShardReplica, parseDecisionSeq, parseTime } from './shard-args.ts';
 
 const FLAGS = {
   replica: {
@@ -37,7 +37,8 @@ const FLAGS = {
   'decision-seq': {
     kind: 'string',
     value: 'N',
-    description: 'restore to a decision-log cut (not implemented yet)',
+    description:
+      'restore to a decision-log cut: nothing COMMITTED with a greater decision_seq (not with --at)',
   },
   force: { kind: 'boolean', description: 'replace FILE if it exists' },
   json: {
@@ -49,12 +50,16 @@ const FLAGS = {
 export const summary = 'restore a shard file from its replica (latest or --at TIME)';
 
 export const usage = formatUsage({
-  synopsis: 'npx twopc shard restore --replica URL --shard NAME --output FILE [--at TIME] [flags]',
+  synopsis:
+    'npx twopc shard restore --replica URL --shard NAME --output FILE [--at TIME | --decision-seq N] [flags]',
   summary:
     'Restores a shard file from its WAL replica: the newest snapshot at or before the target, then every\n' +
     'WAL segment after it, each checked (sha256, checksum chain, no gap) before it is applied, then\n' +
     'PRAGMA integrity_check. Nothing is written unless all of it passes. Prepared transactions still\n' +
-    'waiting for a decision stay prepared: the participant resolves them when it starts on the file.',
+    'waiting for a decision stay prepared: the participant resolves them when it starts on the file.\n' +
+    'With --decision-seq N it stops just before the first transaction committed with a seq above N;\n' +
+    "to restore several shards to one consistent cut use 'npx twopc cluster restore', which also\n" +
+    'settles what the cut leaves prepared and cuts the decision log to match.',
   flags: FLAGS,
   notes: [
     'Exit codes: 0 restored; 1 nothing to restore, a missing or corrupt segment, or a failed integrity check;',
@@ -68,11 +73,13 @@ export const usage = formatUsage({
 export async function run(argv: readonly string[]): Promise<number> {
   const flags = parseFlags('shard restore', argv, FLAGS);
   const shard = parseName('--shard', flags.shard);
-  if (flags['decision-seq'] !== undefined)
-    throw new TwopcError('FAILED_PRECONDITION', 'shard restore: --decision-seq is not implemented yet', {
-      hint: 'restore with --at TIME for now; docs/replication.md describes the planned decision-log cut',
-    });
+  if (flags['decision-seq'] !== undefined && flags.at !== undefined)
+    throw invalidArgument('shard restore: give --at TIME or --decision-seq N, not both');
   const atMs = flags.at === undefined ? undefined : parseTime('--at', flags.at);
+  const seq =
+    flags['decision-seq'] === undefined
+      ? undefined
+      : parseDecisionSeq('--decision-seq', flags['decision-seq']);
   const replica = await openShardReplica(flags.replica, shard);
   const { restoreShard } = await import('../participant/restore/restore.ts');
   try {
@@ -81,6 +88,7 @@ export async function run(argv: readonly string[]): Promise<number> {
       output: flags.output,
       overwrite: flags.force,
       ...(atMs === undefined ? {} : { atMs }),
+      ...(seq === undefined ? {} : { decisionSeq: seq }),
       ...(flags.generation === undefined ? {} : { generation: flags.generation }),
       onPlan: (plan) => (flags.json ? silentProgress : progressBar(`restoring ${shard}`, plan.bytes)),
     });
@@ -96,6 +104,7 @@ export async function run(argv: readonly string[]): Promise<number> {
         `  applied    snapshot index ${result.plan.snapshot.index} + ${result.plan.segments} segments ` +
         `(${result.plan.incarnations.length} WAL indexes, ${(result.walBytesApplied / 1e6).toFixed(1)} MB of WAL)\n` +
         `  downloaded ${(result.plan.bytes / 1e6).toFixed(1)} MB in ${seconds.toFixed(1)} s (${mbps.toFixed(1)} MB/s restored)\n` +
+        cutLine(result) +
         `  integrity  ok; ${result.inDoubt} prepared transaction(s) in doubt, resolved when the participant starts\n` +
         result.leftOut.map((key) => `  note       ${cutShortNote(key)}\n`).join(''),
     );
@@ -124,5 +133,21 @@ function summaryJson(shard: string, result: RestoreResult, mbPerSec: number): Re
     inDoubt: result.inDoubt,
     integrity: 'ok',
     leftOut: result.leftOut,
+    ...(result.cut === undefined
+      ? {}
+      : {
+          decisionSeq: String(result.cut.decisionSeq),
+          cutReached: result.cut.reached,
+          maxSeq: String(result.cut.maxSeq),
+        }),
   };
+}
+
+function cutLine(result: RestoreResult): string {
+  const { cut } = result;
+  if (cut === undefined) return '';
+  const where = cut.reached
+    ? 'found in the replica'
+    : 'not reached: the replica ends first (everything shipped is restored)';
+  return `  cut        decision seq ${cut.decisionSeq}: ${where}; highest seq committed here ${cut.maxSeq}\n`;
 }

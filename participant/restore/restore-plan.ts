@@ -16,6 +16,11 @@ export interface RestoreTarget {
   readonly atMs?: number;
   /** Restore from this generation only. */
   readonly generation?: string;
+  /**
+   * Use only snapshots taken strictly before this time (segments are not bounded by it): a restore
+   * to a decision-log cut found a later snapshot already past the cut.
+   */
+  readonly snapshotBeforeMs?: number;
 }
 
 export interface IncarnationPlan {
@@ -42,14 +47,14 @@ export function planRestore(
   target: RestoreTarget,
 ): RestorePlan {
   const atMs = target.atMs ?? Number.POSITIVE_INFINITY;
+  const beforeMs = target.snapshotBeforeMs ?? Number.POSITIVE_INFINITY;
+  const usable = (s: SnapshotRef) => s.takenAtMs <= atMs && s.takenAtMs < beforeMs;
   const candidates = generations.filter(
-    (g) =>
-      (target.generation === undefined || g.id === target.generation) &&
-      g.snapshots.some((s) => s.takenAtMs <= atMs),
+    (g) => (target.generation === undefined || g.id === target.generation) && g.snapshots.some(usable),
   );
   const generation = candidates.at(-1);
   if (generation === undefined) throw nothingToRestore(shard, generations, target);
-  const snapshot = generation.snapshots.filter((s) => s.takenAtMs <= atMs).at(-1) as SnapshotRef;
+  const snapshot = generation.snapshots.filter(usable).at(-1) as SnapshotRef;
   const after = generation.segments.filter((s) => s.index >= snapshot.index);
   // Read times grow along the WAL; the restore is the prefix read at or before T.
   const cut = after.findIndex((s) => s.readAtMs > atMs);
@@ -112,11 +117,13 @@ function nothingToRestore(
   target: RestoreTarget,
 ): TwopcError {
   const what =
-    target.generation !== undefined
-      ? `generation ${target.generation} has no snapshot${target.atMs === undefined ? '' : ` at or before ${new Date(target.atMs).toISOString()}`}`
-      : target.atMs !== undefined
-        ? `no snapshot at or before ${new Date(target.atMs).toISOString()}`
-        : 'no generation with a snapshot';
+    target.snapshotBeforeMs !== undefined
+      ? 'every snapshot left in the replica is already past the decision-log cut (retention removed older ones)'
+      : target.generation !== undefined
+        ? `generation ${target.generation} has no snapshot${target.atMs === undefined ? '' : ` at or before ${new Date(target.atMs).toISOString()}`}`
+        : target.atMs !== undefined
+          ? `no snapshot at or before ${new Date(target.atMs).toISOString()}`
+          : 'no generation with a snapshot';
   const oldest = generations.flatMap((g) => g.snapshots).sort((a, b) => a.takenAtMs - b.takenAtMs)[0];
   return new TwopcError('NOT_FOUND', `nothing to restore for shard ${shard}: ${what}`, {
     hint:

@@ -14,21 +14,27 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { assert } from '../../common/assert.ts';
 import { describeError, TwopcError } from '../../common/errors.ts';
-import type { SegmentRef } from '../replica/layout.ts';
-import type { Segment, ShardReplica } from '../replica/shard-replica.ts';
+import type { ShardReplica } from '../replica/shard-replica.ts';
 import { cutShortUpload, withoutKeys } from './cut-short.ts';
+import { committedPast, cutWal, maxCommittedSeq } from './decision-cut.ts';
 import { IncarnationCheck } from './incarnation-check.ts';
+import { PageWriter } from './page-writer.ts';
+import { gone, Prefetcher } from './prefetcher.ts';
 import { silentProgress, type ProgressSink } from './progress.ts';
 import { planRestore, type RestorePlan, type RestoreTarget } from './restore-plan.ts';
 
-/** Objects downloaded ahead of the one being applied: hides the store's latency, bounds memory. */
-export const RESTORE_PREFETCH_OBJECTS = 8;
+export { RESTORE_PREFETCH_OBJECTS } from './prefetcher.ts';
 
 export interface RestoreOptions extends RestoreTarget {
   readonly replica: ShardReplica;
   readonly output: string;
   /** Replace an existing output file (default: refuse). */
   readonly overwrite?: boolean;
+  /**
+   * Restore to this decision-log cut (decision-cut.ts) instead of a time: the longest prefix with no
+   * transaction COMMITTED with a greater decision_seq. Not with `atMs`.
+   */
+  readonly decisionSeq?: bigint;
   /** Called with the plan before anything is downloaded; returns the progress sink to feed. */
   readonly onPlan?: (plan: RestorePlan) => ProgressSink;
   readonly signal?: AbortSignal;
@@ -45,6 +51,27 @@ export interface RestoreResult {
   readonly inDoubt: number;
   /** Objects left out as uploads a crash cut short (cut-short.ts); usually none. */
   readonly leftOut: readonly string[];
+  /** Set for a restore to a decision-log cut. */
+  readonly cut?: CutResult;
+}
+
+export interface CutResult {
+  readonly decisionSeq: bigint;
+  /**
+   * True if the replica holds a commit past the cut, so the restored prefix provably holds every
+   * transaction decided at or before it. False if the replica ended first: the file is everything
+   * shipped, and only a check against the decision log's times can say the cut is covered.
+   */
+  readonly reached: boolean;
+  /** The highest decision_seq COMMITTED in the restored file. */
+  readonly maxSeq: bigint;
+}
+
+/** A snapshot already holds a commit past the decision-log cut: plan again from an earlier one. */
+class SnapshotPastCut extends Error {
+  constructor(readonly takenAtMs: number) {
+    super('snapshot past the cut');
+  }
 }
 
 /** The files SQLite keeps beside a database in WAL mode (a rollback journal is never used by twopc). */
@@ -69,8 +96,11 @@ function refuseExisting(output: string, overwrite: boolean): void {
     );
 }
 
-/** Objects left out as uploads cut short: a generation's last segment and newest snapshot at most. */
-const cutShortMax = 2;
+/**
+ * Objects left out as uploads cut short: a generation's last segment and newest snapshot, and a
+ * superseded prefix per participant crash during a store outage (cut-short.ts). Bounds the re-plans.
+ */
+const cutShortMax = 32;
 
 export async function restoreShard(options: RestoreOptions): Promise<RestoreResult> {
   const startMs = Date.now();
@@ -78,12 +108,18 @@ export async function restoreShard(options: RestoreOptions): Promise<RestoreResu
   refuseExisting(output, options.overwrite ?? false);
   const listing = await options.replica.listGenerations(options.signal);
   const leftOut: string[] = [];
+  let target: RestoreOptions = options;
   for (;;) {
-    const plan = planRestore(options.replica.shard, withoutKeys(listing, leftOut), options);
+    const plan = planRestore(options.replica.shard, withoutKeys(listing, leftOut), target);
     try {
       const restored = await restorePlan(options, plan, output);
       return { ...restored, plan, output, elapsedMs: Date.now() - startMs, leftOut };
     } catch (err) {
+      // Each retry plans strictly before the snapshot that failed: ends when none is left (NOT_FOUND).
+      if (err instanceof SnapshotPastCut) {
+        target = { ...options, snapshotBeforeMs: err.takenAtMs };
+        continue;
+      }
       const key = cutShortUpload(err, listing);
       if (key === undefined || leftOut.includes(key) || leftOut.length >= cutShortMax) throw err;
       leftOut.push(key); // and plan again without it: the tail before it, or the snapshot before it
@@ -95,7 +131,7 @@ async function restorePlan(
   options: RestoreOptions,
   plan: RestorePlan,
   output: string,
-): Promise<{ dbBytes: number; walBytesApplied: number; inDoubt: number }> {
+): Promise<{ dbBytes: number; walBytesApplied: number; inDoubt: number; cut?: CutResult }> {
   const progress = options.onPlan?.(plan) ?? silentProgress;
   const temp = `${output}.restoring-${process.pid}`;
   removeDb(temp);
@@ -105,32 +141,87 @@ async function restorePlan(
     if (snapshot === undefined) throw gone(plan.snapshot.key);
     fs.writeFileSync(temp, snapshot.raw);
     progress.add(plan.snapshot.size);
+    const seq = options.decisionSeq;
+    if (seq !== undefined && committedPast(temp, seq)) throw new SnapshotPastCut(plan.snapshot.takenAtMs);
     let walBytesApplied = 0;
+    let reached = false;
     const fetcher = new Prefetcher(options.replica, plan, options.signal);
     for (const inc of plan.incarnations) {
       const check = new IncarnationCheck(plan.shard, inc.index);
-      const wal = fs.openSync(`${temp}-wal`, 'w');
-      try {
+      const feed = async (apply: (raw: Buffer, offset: number, pageBytes: number) => void) => {
         for (const ref of inc.segments) {
           const segment = await fetcher.next(ref);
           check.push(ref.key, segment);
-          fs.writeSync(wal, segment.raw);
+          apply(segment.raw, ref.offset, segment.pageBytes);
           progress.add(ref.size);
         }
+      };
+      if (seq === undefined) {
+        await applyPages(temp, feed);
+        walBytesApplied += check.bytes;
+        continue;
+      }
+      // A cut needs the WAL beside the file, for SQLite to answer "past the cut yet?" at any prefix.
+      const wal = fs.openSync(`${temp}-wal`, 'w');
+      try {
+        await feed((raw) => fs.writeSync(wal, raw));
       } finally {
         fs.closeSync(wal);
+      }
+      const prefix = cutWal(temp, seq);
+      if (prefix !== undefined) {
+        // The cut is inside this incarnation: apply its prefix and nothing after it.
+        if (prefix.frames > 0) applyWal(temp, prefix.frames);
+        else for (const suffix of SIDE_FILES) fs.rmSync(`${temp}${suffix}`, { force: true });
+        walBytesApplied += prefix.bytes;
+        reached = true;
+        break;
       }
       applyWal(temp, check.frames);
       walBytesApplied += check.bytes;
     }
+    syncFile(temp);
     const inDoubt = checkIntegrity(temp);
+    const cut = seq === undefined ? undefined : { decisionSeq: seq, reached, maxSeq: maxCommittedSeq(temp) };
     // The old file's WAL and shm go first: never a moment with the new file beside the old WAL.
     for (const suffix of SIDE_FILES) fs.rmSync(`${output}${suffix}`, { force: true });
     fs.renameSync(temp, output);
     progress.finish();
-    return { dbBytes: fs.statSync(output).size, walBytesApplied, inDoubt };
+    return {
+      dbBytes: fs.statSync(output).size,
+      walBytesApplied,
+      inDoubt,
+      ...(cut === undefined ? {} : { cut }),
+    };
   } finally {
     removeDb(temp);
+  }
+}
+
+type Feed = (apply: (raw: Buffer, offset: number, pageBytes: number) => void) => Promise<void>;
+
+/** Writes one incarnation's pages straight into the file (page-writer.ts). */
+async function applyPages(file: string, feed: Feed): Promise<void> {
+  let writer: PageWriter | undefined;
+  try {
+    await feed((raw, offset, pageBytes) => {
+      writer ??= new PageWriter(file, pageBytes);
+      writer.add(raw, offset);
+    });
+    const done = writer as PageWriter | undefined;
+    writer = undefined;
+    done?.finish();
+  } finally {
+    (writer as PageWriter | undefined)?.abandon();
+  }
+}
+
+function syncFile(file: string): void {
+  const fd = fs.openSync(file, 'r+');
+  try {
+    fs.fsyncSync(fd);
+  } finally {
+    fs.closeSync(fd);
   }
 }
 
@@ -187,44 +278,6 @@ function checkIntegrity(dbPath: string): number {
   } finally {
     db.close();
   }
-}
-
-/** Downloads segments in plan order, up to RESTORE_PREFETCH_OBJECTS ahead of the consumer. */
-class Prefetcher {
-  private readonly refs: SegmentRef[];
-  private readonly inflight: Promise<Segment>[] = [];
-  private started = 0;
-  private consumed = 0;
-  private readonly replica: ShardReplica;
-  private readonly signal: AbortSignal | undefined;
-
-  constructor(replica: ShardReplica, plan: RestorePlan, signal?: AbortSignal) {
-    this.replica = replica;
-    this.signal = signal;
-    this.refs = plan.incarnations.flatMap((i) => [...i.segments]);
-  }
-
-  async next(ref: SegmentRef): Promise<Segment> {
-    assert(this.refs[this.consumed] === ref, 'segments are consumed in plan order');
-    while (this.started < this.refs.length && this.started < this.consumed + RESTORE_PREFETCH_OBJECTS) {
-      const r = this.refs[this.started++] as SegmentRef;
-      const p = this.replica.getSegment(r, this.signal).then((s) => s ?? Promise.reject(gone(r.key)));
-      p.catch(() => {}); // observed when consumed; an early failure must not be an unhandled rejection
-      this.inflight.push(p);
-    }
-    this.consumed++;
-    return (await this.inflight.shift()) as Segment;
-  }
-}
-
-function gone(key: string): TwopcError {
-  return new TwopcError(
-    'FAILED_PRECONDITION',
-    `replica object ${key} was listed but cannot be read: segment missing`,
-    {
-      hint: "is retention or another process deleting objects? run 'npx twopc shard replica verify'",
-    },
-  );
 }
 
 function removeDb(file: string): void {

@@ -5,7 +5,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -13,6 +12,7 @@ import type { DecisionMessage, PrepareMessage } from '../../common/protocol.ts';
 import type { RestoreResult } from '../../participant/restore/restore.ts';
 import { ShardStore } from '../../participant/shard-store.ts';
 import { freePort } from '../helpers/ports.ts';
+import { canConnect } from '../../common/ports.ts';
 
 export const BUCKET = 'twopc-test';
 
@@ -62,6 +62,20 @@ export function commitRange(store: ShardStore, first: number, count: number, seq
     epoch: 1n,
   }));
   store.decideBatch(decisions);
+}
+
+/** Prepares and commits transaction `txnId` (writing a(k) and b(k)) with decision seq `seq`. */
+export function commitTxn(store: ShardStore, txnId: string, k: number, seq: bigint): void {
+  const [vote] = store.prepareBatch([prepare(txnId, k)]);
+  if (vote?.vote !== 'YES') throw new Error(`expected YES, got ${JSON.stringify(vote)}`);
+  store.decideBatch([{ txnId, commit: true, decisionSeq: seq, epoch: 1n }]);
+}
+
+/** Commits transaction `txnId` writing a(k) and b(k) in one phase (one local commit, no seq). */
+export function commitOnePhase(store: ShardStore, txnId: string, k: number): void {
+  const [vote] = store.prepareBatch([{ ...prepare(txnId, k), onePhase: true }]);
+  if (vote?.vote !== 'COMMITTED_ONE_PHASE')
+    throw new Error(`expected a one-phase commit, got ${JSON.stringify(vote)}`);
 }
 
 /** Prepares without deciding: the transaction stays in doubt. */
@@ -198,17 +212,6 @@ async function restartablePort(): Promise<number> {
   return freePort();
 }
 
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect({ port, host: '127.0.0.1' });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-}
-
 /** s3rver's default credentials; the S3 client reads them from the environment like any AWS credentials. */
 export function useS3rverCredentials(): void {
   process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
@@ -223,7 +226,7 @@ export function sleep(ms: number): Promise<void> {
 export async function restoreFrom(
   url: string,
   output: string,
-  target: { readonly atMs?: number; readonly generation?: string } = {},
+  target: { readonly atMs?: number; readonly generation?: string; readonly decisionSeq?: bigint } = {},
 ): Promise<RestoreResult> {
   const { openReplicaClient, parseReplicaUrl } = await import('../../participant/replica/replica-url.ts');
   const { ShardReplica } = await import('../../participant/replica/shard-replica.ts');

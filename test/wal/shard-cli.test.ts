@@ -4,8 +4,8 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { reportError } from '../../cli/exit.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runInProcess } from '../helpers/cli.ts';
 import { run } from '../../cli/shard.ts';
 import { startWalShipping } from '../../participant/wal/start-wal-shipping.ts';
 import { commitRange, openStore, prepareOnly, range, readShard, tempDir } from './helpers.ts';
@@ -26,19 +26,9 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-/** Runs `twopc shard ARGV` and returns its exit code and output. */
-async function shard(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi
-    .spyOn(process.stdout, 'write')
-    .mockImplementation((chunk) => ((stdout += String(chunk)), true));
-  try {
-    const code = await run(argv).catch((err: unknown) => reportError(err, (t) => (stderr += t)));
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-  }
+/** Runs `twopc shard ARGV` in this process: exit code and output. */
+function shard(...argv: string[]): ReturnType<typeof runInProcess> {
+  return runInProcess(run, argv);
 }
 
 describe('npx twopc shard', () => {
@@ -143,20 +133,22 @@ describe('npx twopc shard', () => {
     );
     expect(early.code).toBe(1);
     expect(early.stderr).toMatch(/nothing to restore/);
-    const seq = await shard(
-      'restore',
-      '--replica',
-      url,
-      '--shard',
-      'shard-a',
-      '--output',
-      out,
-      '--decision-seq',
-      '5',
-    );
-    expect(seq.code).toBe(1);
-    expect(seq.stderr).toMatch(/not implemented yet/);
+    const base = ['restore', '--replica', url, '--shard', 'shard-a', '--output', out];
+    const both = await shard(...base, '--decision-seq', '5', '--at', '2001-01-01T00:00:00Z');
+    expect(both).toMatchObject({
+      code: 2,
+      stderr: 'twopc: shard restore: give --at TIME or --decision-seq N, not both\n',
+    });
+    const notSeq = await shard(...base, '--decision-seq', 'x5');
+    expect(notSeq.code).toBe(2);
+    expect(notSeq.stderr).toMatch(/^twopc: --decision-seq: "x5" is not a decision sequence number\n/);
     expect(fs.existsSync(out)).toBe(false);
+    // t1..t30 commit in one local transaction (seqs 1..30): the cut at 5 falls before it, all prepared.
+    const cut = await shard(...base, '--decision-seq', '5');
+    expect(cut.code, cut.stderr).toBe(0);
+    expect(cut.stdout).toMatch(/cut\s+decision seq 5: found in the replica; highest seq committed here 0\n/);
+    expect(cut.stdout).toMatch(/30 prepared transaction\(s\) in doubt/);
+    expect(readShard(out).prepared).toHaveLength(30);
   });
 
   it('replica verify exits 1 and names a damaged object', async () => {
