@@ -7,6 +7,8 @@
  *  4. liveness: every participant is polled until nothing is in doubt, within `resolutionBoundMs`;
  *  5. settle: unknown outcomes sharpened, final reads taken (recorded in the history);
  *  6. the cluster stops; the shard files are read; every checker judges; the report is written.
+ *     With WAL shipping, each shard is also verified and restored from its replica (replica-restore.ts)
+ *     and the restored files are judged too.
  *
  * The history is on disk as it happens (history.jsonl), so an interrupted run still leaves it.
  */
@@ -19,6 +21,13 @@ import { TwopcClient } from '../client/twopc-client.ts';
 import { checkDurability } from './checkers/durability.ts';
 import { checkLiveness } from './checkers/liveness.ts';
 import { ClusterRunner } from './cluster-runner.ts';
+import {
+  ClusterServices,
+  S3RVER_CREDENTIALS,
+  type ChaosDecisionLog,
+  type ChaosReplication,
+} from './cluster-services.ts';
+import { judgeDecisionLogOutages, judgeReplica, resolveServices } from './service-verdicts.ts';
 import { ShardFiles } from './final-state.ts';
 import { HistoryFile, HistoryRecorder } from './history.ts';
 import { pollInDoubt, resolutionBoundMsDefault, type PollOutcome } from './in-doubt-poll.ts';
@@ -58,6 +67,10 @@ export interface ChaosOptions {
   /** Deliberately broken builds (common/mutations.ts), for the harness's own test. */
   readonly mutations?: readonly MutationName[];
   readonly txnTimeoutMs?: number;
+  /** WAL shipping to an s3rver the harness runs; default service-verdicts.ts's resolveServices(). */
+  readonly replication?: ChaosReplication;
+  /** Where the coordinator keeps its decisions; default resolveServices(). */
+  readonly decisionLog?: ChaosDecisionLog;
   readonly resolutionBoundMs?: number;
   readonly log?: (line: string) => void;
   /** Aborting ends the run early: everything is killed, the report says interrupted. */
@@ -72,11 +85,15 @@ export interface ChaosResult {
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const outDir = path.resolve(options.outDir);
   prepareOutDir(outDir);
+  const resolved = { ...options, ...resolveServices(options), outDir };
   const network = await Network.create(shardNames(options));
+  const services = new ClusterServices({ runDir: outDir, ...resolveServices(options) });
   let run: ChaosRun;
   try {
-    run = new ChaosRun({ ...options, outDir }, network);
+    await services.start();
+    run = new ChaosRun(resolved, network, services);
   } catch (err) {
+    services.killAllNow();
     await network.close();
     throw err;
   }
@@ -109,7 +126,7 @@ class ChaosRun {
   #healedAtMs = 0;
   #clientRenewals = 0;
 
-  constructor(options: ChaosOptions, network: Network) {
+  constructor(options: ChaosOptions, network: Network, services: ClusterServices) {
     this.#options = options;
     this.#log = options.log ?? (() => {});
     this.#network = network;
@@ -131,8 +148,9 @@ class ChaosRun {
       schemaSql: this.#workload.schemaSql,
       network,
       txnTimeoutMs: this.#txnTimeoutMs,
-      env: { TWOPC_MUTATION: (options.mutations ?? []).join(',') },
+      env: { TWOPC_MUTATION: (options.mutations ?? []).join(','), ...S3RVER_CREDENTIALS },
       clockMs: this.#clockMs,
+      services,
     });
     const schedule = planSchedule({
       seed: options.seed,
@@ -216,11 +234,23 @@ class ChaosRun {
     } finally {
       client.close();
     }
-    await this.#cluster.stop();
+    const replication = this.#cluster.spec.services.spec.replication;
+    // Sync mode promises the replica holds every acknowledged commit without a closing flush: no flush.
+    await this.#cluster.stop({ killParticipants: replication === 'sync' });
     const files = new ShardFiles((s) => this.#cluster.shardFile(s));
     this.#verdicts.unshift(...this.#workload.check(files));
-    this.#verdicts.push(checkDurability(this.#workload.commitRecords(), this.#workload.markers(files)));
+    const markers = this.#workload.markers(files);
+    this.#verdicts.push(checkDurability(this.#workload.commitRecords(), markers));
     this.#verdicts.push(checkProcessExits(this.#cluster.exits));
+    this.#verdicts.push(...judgeDecisionLogOutages(this.#nemesis.records, this.#workload));
+    if (replication !== 'off') {
+      this.#log('chaos: verifying and restoring every shard from its replica');
+      const replicaUrl = this.#cluster.spec.services.replicaUrl() as string;
+      const { outDir } = this.#options;
+      const o = { replicaUrl, shards: this.#shards, outDir, workload: this.#workload, shardMarkers: markers };
+      this.#verdicts.push(...(await judgeReplica(o)));
+    }
+    await this.#cluster.spec.services.stop();
   }
 
   /** Whatever happened: no process, proxy or open file outlives the run. */
@@ -242,7 +272,7 @@ class ChaosRun {
       healedAtMs: this.#healedAtMs,
       polled: this.#polled,
       exits: this.#cluster.exits,
-      starts: this.#cluster.starts(),
+      starts: { ...this.#cluster.starts(), ...this.#cluster.spec.services.starts() },
       workloadStats: { ...this.#workload.stats(), clientRenewals: this.#clientRenewals },
       mutationsSeen: mutationsSeen(this.#cluster),
       interrupted,

@@ -7,9 +7,9 @@
  * (a crash failpoint firing, or a crash: a bug) is reported through `onUnexpectedExit` and started again,
  * clean, after `crashRestartDelayMs`.
  */
-import { spawn } from 'node:child_process';
 import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { PauseWatchdog, killEvenIfStopped } from './pause.ts';
 import { SupervisedProcess, describeExit } from '../cli/supervised-process.ts';
 
 /** tsx compiles on the first start; on a busy 2-core machine that takes a while. */
@@ -18,8 +18,6 @@ export const startTimeoutMs = 60_000;
 export const crashRestartDelayMs = 300;
 /** Attempts at starting a process (a port may still be held for a moment after a kill). */
 export const startAttemptsMax = 3;
-/** Added to a pause's bound for its SIGCONT watchdog: the watchdog must never cut a pause short. */
-const pauseWatchdogSlackMs = 5_000;
 
 export type ProcessState = 'running' | 'paused' | 'down';
 
@@ -65,7 +63,7 @@ export class ClusterProcess {
   #starting = false;
   #failpointExits = 0;
   /** The SIGCONT watchdog of the current pause (it leads its own process group). */
-  #watchdogPid: number | undefined;
+  readonly #watchdog = new PauseWatchdog();
   #queue: Promise<unknown> = Promise.resolve();
 
   constructor(options: ClusterProcessOptions) {
@@ -91,15 +89,8 @@ export class ClusterProcess {
     return this.#serial(async () => {
       const pid = this.#proc?.pid;
       if (this.state !== 'running' || pid === undefined) return;
-      process.kill(pid, 'SIGSTOP');
+      this.#watchdog.stop(pid, boundMs);
       this.state = 'paused';
-      const seconds = ((boundMs + pauseWatchdogSlackMs) / 1000).toFixed(1);
-      const watchdog = spawn('sh', ['-c', `sleep ${seconds}; kill -CONT ${pid} 2>/dev/null`], {
-        detached: true,
-        stdio: 'ignore',
-      });
-      watchdog.unref();
-      this.#watchdogPid = watchdog.pid;
     });
   }
 
@@ -126,17 +117,11 @@ export class ClusterProcess {
   /** Synchronous last resort: SIGCONT and SIGKILL by PID; nothing is started after this. */
   killNow(): void {
     this.#stopping = true;
-    this.#endWatchdog();
+    this.#watchdog.end();
     const pid = this.#proc?.pid;
     if (pid === undefined || this.#proc?.exitStatus !== undefined) return;
     this.#exitRequested = true;
-    for (const signal of ['SIGCONT', 'SIGKILL'] as const) {
-      try {
-        process.kill(pid, signal);
-      } catch {
-        // Already gone.
-      }
-    }
+    killEvenIfStopped(pid);
   }
 
   /** Runs `fn` after every earlier lifecycle step of this process. */
@@ -149,20 +134,13 @@ export class ClusterProcess {
   #continue(): void {
     const pid = this.#proc?.pid;
     if (this.state !== 'paused' || pid === undefined) return;
-    process.kill(pid, 'SIGCONT');
+    this.#watchdog.resume(pid);
     this.state = 'running';
-    this.#endWatchdog();
-  }
-
-  /** The pause's watchdog is not needed any more: end it and its sleep (the process group it leads). */
-  #endWatchdog(): void {
-    if (this.#watchdogPid !== undefined) signalGroup(this.#watchdogPid, 'SIGKILL');
-    this.#watchdogPid = undefined;
   }
 
   async #kill(): Promise<void> {
     this.armedFailpoints = undefined;
-    this.#endWatchdog();
+    this.#watchdog.end();
     const proc = this.#proc;
     if (!proc || proc.exitStatus !== undefined) {
       this.state = 'down';
@@ -255,13 +233,5 @@ export class ClusterProcess {
       await sleep(crashRestartDelayMs);
       if (this.state === 'down' && this.#proc === proc) await this.#launch({});
     }).catch(() => {});
-  }
-}
-
-function signalGroup(leaderPid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-leaderPid, signal);
-  } catch {
-    // Already gone.
   }
 }

@@ -11,6 +11,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ClusterProcess, type ProcessExit, type ProcessState } from './cluster-process.ts';
+import { chaosSyncIntervalMs, type ClusterServices } from './cluster-services.ts';
 import { COORDINATOR, type Network } from './network.ts';
 
 export type { ProcessExit, ProcessState };
@@ -27,6 +28,8 @@ export interface ClusterSpec {
   /** Environment for every process (TWOPC_MUTATION…), over the harness's own. */
   readonly env: Readonly<Record<string, string>>;
   readonly clockMs: () => number;
+  /** The replica store and Redis, already started: the processes are pointed at them. */
+  readonly services: ClusterServices;
 }
 
 export class ClusterRunner {
@@ -39,14 +42,25 @@ export class ClusterRunner {
   constructor(spec: ClusterSpec) {
     this.spec = spec;
     const schemaPath = path.join(spec.runDir, 'schema.sql');
+    const replicaUrl = spec.services.replicaUrl();
+    const shipping =
+      replicaUrl === undefined
+        ? []
+        : ['--replica', replicaUrl, '--replication', spec.services.spec.replication].concat([
+            '--sync-interval',
+            String(chaosSyncIntervalMs),
+          ]);
     for (const shard of spec.shards) {
       this.#add(shard, [
         ...['participant', '--shard', shard, '--data-dir', this.dataDir(shard), '--schema', schemaPath],
         ...['--coordinator', spec.network.coordinatorAddressFor(shard)],
+        ...shipping,
       ]);
     }
+    const redisUrl = spec.services.redisUrl();
     this.#add(COORDINATOR, [
       ...['coordinator', '--data-dir', this.dataDir(COORDINATOR)],
+      ...(redisUrl === undefined ? [] : ['--decision-log', redisUrl]),
       ...['--txn-timeout-ms', String(spec.txnTimeoutMs)],
       ...spec.shards.flatMap((s) => ['--participant', `${s}=${spec.network.participantAddressFor(s)}`]),
     ]);
@@ -118,20 +132,32 @@ export class ClusterRunner {
     return this.#process(name).heal();
   }
 
+  /** The services first (a coordinator on Redis cannot start without it), then every process. */
   async healAll(): Promise<void> {
+    await this.spec.services.healAll();
     await Promise.all([...this.#processes.values()].map((p) => p.heal()));
   }
 
-  /** Graceful stop, coordinator first (so it does not drive decisions to shards already gone). */
-  async stop(): Promise<void> {
+  /**
+   * Graceful stop, coordinator first (so it does not drive decisions to shards already gone). With
+   * `killParticipants` the participants are SIGKILLed instead: no closing flush of their WAL shipping,
+   * so what their replica holds is what it held while they ran (sync mode's promise). The services
+   * keep running (the replica is read after this).
+   */
+  async stop(options: { readonly killParticipants?: boolean } = {}): Promise<void> {
     await this.#process(COORDINATOR).stop(stopTimeoutMs);
-    await Promise.all(this.spec.shards.map((s) => this.#process(s).stop(stopTimeoutMs)));
+    await Promise.all(
+      this.spec.shards.map((s) =>
+        options.killParticipants ? this.#process(s).kill() : this.#process(s).stop(stopTimeoutMs),
+      ),
+    );
     process.off('exit', this.#onExit);
   }
 
   /** Synchronous last resort (SIGINT, exit): SIGCONT and SIGKILL every process we started, by PID. */
   killAllNow(): void {
     for (const p of this.#processes.values()) p.killNow();
+    this.spec.services.killAllNow();
     process.off('exit', this.#onExit);
   }
 

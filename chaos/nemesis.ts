@@ -13,6 +13,8 @@
  * - partition: the target's links blackholed (or dropped: connections reset and refused), both ways
  *   or one way.
  * - delay: latency added per chunk on the target's links, both ways or one way.
+ * - replica-outage, redis-outage: the S3-compatible store or the Redis decision log SIGKILLed (started
+ *   again on its port and directory at the end) or SIGSTOPped (SIGCONT at the end).
  *
  * stop() ends the lanes and heals everything: every proxy back to pass, paused processes continued,
  * dead ones started, armed ones restarted clean.
@@ -20,7 +22,7 @@
 import type { HistoryRecorder } from './history.ts';
 import type { ClusterRunner } from './cluster-runner.ts';
 import type { Network } from './network.ts';
-import { describeWindow, type FaultWindow } from './schedule.ts';
+import { describeWindow, laneOf, type FaultWindow } from './schedule.ts';
 
 export const NEMESIS_F = 'nemesis';
 /** History process ids of the nemesis lanes (far above any client's). */
@@ -32,6 +34,8 @@ export interface FaultRecord {
   /** When applying began (a restart for failpoints takes a while: they may fire before it ends). */
   requestedAtMs?: number;
   appliedAtMs?: number;
+  /** When healing began (a restart takes a while: the fault lasts at least until here). */
+  healRequestedAtMs?: number;
   healedAtMs?: number;
   /** What happened beyond the plan: links touched, a failpoint that fired, an error applying it. */
   readonly notes: string[];
@@ -60,7 +64,7 @@ export class Nemesis {
   start(): void {
     const lanes = new Map<string, FaultRecord[]>();
     for (const r of this.records) {
-      const lane = ['kill', 'pause', 'failpoints'].includes(r.window.kind) ? 'process' : 'network';
+      const lane = laneOf(r.window.kind);
       lanes.set(lane, [...(lanes.get(lane) ?? []), r]);
     }
     this.#lanes = [...lanes.values()].map((records, i) => this.#runLane(records, NEMESIS_PROCESS_BASE + i));
@@ -106,6 +110,7 @@ export class Nemesis {
     const value = { action, fault: w.id, kind: w.kind, target: w.target, detail: w.detail };
     const op = history.invoke(process, NEMESIS_F, value);
     if (action === 'start') record.requestedAtMs = clockMs();
+    else record.healRequestedAtMs = clockMs();
     try {
       await fn();
     } catch (err) {
@@ -139,6 +144,9 @@ export class Nemesis {
         record.notes.push(`links ${links.join(', ')}`);
         return;
       }
+      case 'replica-outage':
+      case 'redis-outage':
+        return cluster.spec.services.outage(w.target, d.mode, w.durationMs);
     }
   }
 
@@ -159,6 +167,9 @@ export class Nemesis {
       case 'partition':
       case 'delay':
         return network.heal(w.target);
+      case 'replica-outage':
+      case 'redis-outage':
+        return cluster.spec.services.heal(w.target);
     }
   }
 

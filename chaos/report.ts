@@ -10,6 +10,7 @@
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { MutationName } from '../common/mutations.ts';
+import type { ChaosDecisionLog, ChaosReplication } from './cluster-services.ts';
 import type { ProcessExit } from './cluster-runner.ts';
 import type { Op } from './history.ts';
 import type { PollOutcome } from './in-doubt-poll.ts';
@@ -33,6 +34,9 @@ export interface ChaosSummary {
   readonly faultKinds: readonly AvailableFaultKind[];
   readonly targets: readonly string[] | null;
   readonly txnTimeoutMs: number;
+  /** WAL shipping of the participants to the harness's s3rver (off: none). */
+  readonly replication: ChaosReplication;
+  readonly decisionLog: ChaosDecisionLog;
   readonly mutations: readonly MutationName[];
   /** Mutations some process announced: a mutation asked for but not seen was not wired. */
   readonly mutationsSeen: readonly string[];
@@ -82,6 +86,8 @@ export interface SummaryInput {
     readonly outDir: string;
     readonly txnTimeoutMs: number;
     readonly shards: readonly string[];
+    readonly replication?: ChaosReplication;
+    readonly decisionLog?: ChaosDecisionLog;
   };
   readonly history: readonly Op[];
   readonly faults: readonly FaultRecord[];
@@ -112,6 +118,8 @@ export function buildSummary(input: SummaryInput): ChaosSummary {
     faultKinds: o.faults,
     targets: o.targets ?? null,
     txnTimeoutMs: o.txnTimeoutMs,
+    replication: o.replication ?? 'off',
+    decisionLog: o.decisionLog ?? 'sqlite',
     mutations: o.mutations ?? [],
     mutationsSeen: input.mutationsSeen,
     valid,
@@ -199,6 +207,8 @@ function reproduceCommand(o: SummaryInput['options']): string {
     `--faults ${o.faults.join(',') || 'none'}`,
     `--clients ${o.clients}`,
   ];
+  if ((o.replication ?? 'off') !== 'off') parts.push(`--replication ${o.replication}`);
+  if ((o.decisionLog ?? 'sqlite') !== 'sqlite') parts.push(`--decision-log ${o.decisionLog}`);
   if (o.targets) parts.push(`--targets ${o.targets.join(',')}`);
   if (o.mutations && o.mutations.length > 0) parts.push(`--mutation ${o.mutations.join(',')}`);
   return parts.join(' ');

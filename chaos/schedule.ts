@@ -5,8 +5,9 @@
  *
  * Faults run in two lanes that may overlap each other but never themselves: the *process* lane (kill,
  * pause, failpoints: one process at a time, so a kill and a pause never fight over one PID) and the
- * *network* lane (partition, delay). Every window ends `cooldownMs` before the run does, so the heal
- * at the end finds little to undo.
+ * *network* lane (partition, delay), and the *service* lane (replica-outage, redis-outage: the
+ * S3-compatible store or the Redis decision log stopped). Every window ends `cooldownMs` before the
+ * run does, so the heal at the end finds little to undo.
  */
 import { FAILPOINTS, type FailpointName } from '../common/failpoints.ts';
 import { seededRandom, type Random } from '../common/random.ts';
@@ -23,23 +24,25 @@ export const FAULT_KINDS = [
 ] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
-/** The kinds this harness can inject today. */
-export const AVAILABLE_FAULT_KINDS = ['kill', 'pause', 'partition', 'delay', 'failpoints'] as const;
-export type AvailableFaultKind = (typeof AVAILABLE_FAULT_KINDS)[number];
+/** The kinds this harness can inject (every one of FAULT_KINDS). */
+export const AVAILABLE_FAULT_KINDS = FAULT_KINDS;
+export type AvailableFaultKind = FaultKind;
 
-/** Why the others are refused, for the CLI's one-line error. */
-export const UNAVAILABLE_FAULT_REASONS: Readonly<Record<string, string>> = Object.freeze({
-  'replica-outage':
-    'not available yet: the harness does not yet run the participants with a replica store it can take down',
-  'redis-outage': 'not available yet: the harness does not yet run the coordinator on a Redis decision log',
-});
+/** The fault target of `replica-outage`: the S3-compatible store the participants ship their WAL to. */
+export const REPLICA_TARGET = 'replica';
+/** The fault target of `redis-outage`: the redis-server holding the coordinator's decision log. */
+export const REDIS_TARGET = 'redis';
+/** How a service is taken down: SIGKILL (restarted on its port and dir) or SIGSTOP (SIGCONT later). */
+export const OUTAGE_MODES = ['kill', 'pause'] as const;
+export type OutageMode = (typeof OUTAGE_MODES)[number];
 
 export type FaultDetail =
   | { readonly kind: 'kill' }
   | { readonly kind: 'pause' }
   | { readonly kind: 'partition'; readonly mode: 'blackhole' | 'drop'; readonly flow: Flow }
   | { readonly kind: 'delay'; readonly latencyMs: number; readonly flow: Flow }
-  | { readonly kind: 'failpoints'; readonly failpoint: FailpointName; readonly onHit: number };
+  | { readonly kind: 'failpoints'; readonly failpoint: FailpointName; readonly onHit: number }
+  | { readonly kind: 'replica-outage' | 'redis-outage'; readonly mode: OutageMode };
 
 export interface FaultWindow {
   readonly id: number;
@@ -72,6 +75,10 @@ const durationMsByKind: Readonly<Record<AvailableFaultKind, { min: number; max: 
   failpoints: { min: 2_000, max: 5_000 },
   partition: { min: 500, max: 4_000 },
   delay: { min: 1_000, max: 5_000 },
+  // Longer than a sync vote's wait for the replica (1.5 s), so some transactions abort on it.
+  'replica-outage': { min: 1_000, max: 5_000 },
+  // Mostly shorter than the Redis command timeout (5 s): commands queued by ioredis complete at the heal.
+  'redis-outage': { min: 500, max: 4_000 },
 };
 export const latencyMsRange = { min: 10, max: 300 } as const;
 /** A crash failpoint fires on hit 1..this: sometimes at once, sometimes a few transactions in. */
@@ -79,6 +86,15 @@ const failpointOnHitMax = 4;
 
 const PROCESS_LANE: readonly AvailableFaultKind[] = ['kill', 'pause', 'failpoints'];
 const NETWORK_LANE: readonly AvailableFaultKind[] = ['partition', 'delay'];
+const SERVICE_LANE: readonly AvailableFaultKind[] = ['replica-outage', 'redis-outage'];
+/** The lanes in planning order (a new lane goes last, so older seeds keep their plans). */
+export const LANES = { process: PROCESS_LANE, network: NETWORK_LANE, service: SERVICE_LANE } as const;
+export type LaneName = keyof typeof LANES;
+
+export function laneOf(kind: AvailableFaultKind): LaneName {
+  if (PROCESS_LANE.includes(kind)) return 'process';
+  return NETWORK_LANE.includes(kind) ? 'network' : 'service';
+}
 
 /** Separate seeded streams for the nemesis and the workload: changing one leaves the other alone. */
 export const NEMESIS_SEED_SALT = 0x6e656d;
@@ -86,7 +102,7 @@ export const NEMESIS_SEED_SALT = 0x6e656d;
 export function planSchedule(options: ScheduleOptions): FaultWindow[] {
   const rnd = seededRandom((options.seed ^ NEMESIS_SEED_SALT) >>> 0);
   const windows: Omit<FaultWindow, 'id'>[] = [];
-  for (const lane of [PROCESS_LANE, NETWORK_LANE]) {
+  for (const lane of [PROCESS_LANE, NETWORK_LANE, SERVICE_LANE]) {
     const kinds = lane.filter((k) => options.kinds.includes(k) && targetsFor(k, options).length > 0);
     if (kinds.length === 0) continue;
     let t = Math.round(options.durationMs * warmupShare);
@@ -138,13 +154,25 @@ function makeWindow(
       const flow: Flow = rnd.next() < 0.6 ? 'both' : rnd.pick(FLOWS.slice(1));
       return { ...base, target, detail: { kind, latencyMs, flow } };
     }
+    case 'replica-outage':
+    case 'redis-outage': {
+      const target = rnd.pick(targetsFor(kind, options));
+      return { ...base, target, detail: { kind, mode: rnd.pick(OUTAGE_MODES) } };
+    }
   }
 }
 
 /** Who a kind of fault may hit, after the `targets` filter. */
 export function targetsFor(kind: AvailableFaultKind, options: ScheduleOptions): string[] {
   const processes = [COORDINATOR, ...options.shards];
-  const all = kind === 'partition' || kind === 'delay' ? [CLIENTS_TARGET, ...processes] : processes;
+  const all =
+    kind === 'replica-outage'
+      ? [REPLICA_TARGET]
+      : kind === 'redis-outage'
+        ? [REDIS_TARGET]
+        : kind === 'partition' || kind === 'delay'
+          ? [CLIENTS_TARGET, ...processes]
+          : processes;
   const allowed = options.targets;
   return allowed === undefined ? all : all.filter((t) => allowed.includes(t));
 }
@@ -159,6 +187,8 @@ export function describeWindow(w: FaultWindow): string {
         ? `delay(${d.latencyMs}ms, ${d.flow})`
         : d.kind === 'failpoints'
           ? `failpoint ${d.failpoint}=${d.onHit}*crash`
-          : d.kind;
+          : d.kind === 'replica-outage' || d.kind === 'redis-outage'
+            ? `${d.kind}(${d.mode})`
+            : d.kind;
   return `#${w.id} ${what} on ${w.target} at ${w.startMs} ms for ${w.durationMs} ms`;
 }

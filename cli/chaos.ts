@@ -9,6 +9,7 @@ import { MUTATION_NAMES, type MutationName } from '../common/mutations.ts';
 import { EXIT_FAILURE, EXIT_OK } from './exit.ts';
 import { formatUsage, parseFlags, parseIntFlag } from './args.ts';
 import * as simulate from '../chaos/simulation/simulate-command.ts';
+import type { FaultKind } from '../chaos/schedule.ts';
 
 /** `chaos simulate …` prints its own --help (cli/main.ts must not answer it with this page). */
 export const subcommands: readonly string[] = ['simulate'];
@@ -19,7 +20,9 @@ const durationMsMin = 1_000;
 const durationMsMax = 24 * 3_600_000;
 const clientsMax = 64;
 const shardsMax = 8;
-const DEFAULT_FAULTS = 'kill,pause,partition,delay,failpoints';
+const DEFAULT_FAULTS = 'kill,pause,partition,delay,failpoints,replica-outage,redis-outage';
+const REPLICATION_MODES = ['off', 'async', 'sync'] as const;
+const DECISION_LOGS = ['sqlite', 'redis'] as const;
 
 const FLAGS = {
   seed: {
@@ -52,6 +55,18 @@ const FLAGS = {
     value: 'LIST',
     description: 'only fault these: coordinator, shard-a…, clients (default all)',
   },
+  replication: {
+    kind: 'string',
+    value: 'MODE',
+    description:
+      'WAL shipping to an s3rver the run starts: off | async | sync (default: off, or with ' +
+      'replica-outage sync for an even seed and async for an odd one)',
+  },
+  'decision-log': {
+    kind: 'string',
+    value: 'KIND',
+    description: 'sqlite | redis (a redis-server the run starts; default redis with redis-outage)',
+  },
   mutation: {
     kind: 'string',
     value: 'NAME',
@@ -72,12 +87,17 @@ export const usage = formatUsage({
   flags: FLAGS,
   notes: [
     'Fault kinds:',
-    '  kill        SIGKILL the coordinator or a participant, restart it on the same port',
-    '  pause       SIGSTOP a process, SIGCONT it later',
-    "  partition   blackhole (or reset) a process's links, both ways or one way",
-    "  delay       add latency on a process's links",
-    '  failpoints  restart a process with a crash failpoint armed (see `npx twopc failpoints`)',
-    '  replica-outage, redis-outage: refused for now (not available yet in the harness)',
+    '  kill            SIGKILL the coordinator or a participant, restart it on the same port',
+    '  pause           SIGSTOP a process, SIGCONT it later',
+    "  partition       blackhole (or reset) a process's links, both ways or one way",
+    "  delay           add latency on a process's links",
+    '  failpoints      restart a process with a crash failpoint armed (see `npx twopc failpoints`)',
+    '  replica-outage  stop the s3rver the participants ship their WAL to (SIGKILL, restarted on its',
+    '                  port and directory; or SIGSTOP/SIGCONT); at the end every shard is verified and',
+    '                  restored from it and must hold what the shard holds',
+    '  redis-outage    stop the redis-server of the decision log (SIGKILL, restarted on its port and',
+    '                  AOF; or SIGSTOP/SIGCONT); the coordinator then runs on --decision-log redis',
+    'Fault targets (--targets): coordinator, shard-a…, clients, replica, redis.',
     'Deterministic simulation (one process, simulated network and clock): npx twopc chaos simulate --help',
     '',
     'The run dir gets history.jsonl, summary.json, report.html, logs/ and data/. The same seed',
@@ -92,18 +112,19 @@ export interface ChaosCliOptions {
   readonly seed: number;
   readonly durationMs: number;
   readonly workload: 'bank' | 'list-append';
-  readonly faults: Array<'kill' | 'pause' | 'partition' | 'delay' | 'failpoints'>;
+  readonly faults: FaultKind[];
   readonly outDir: string;
   readonly clients: number;
   readonly shards: number;
   readonly targets?: string[];
   readonly mutations: MutationName[];
+  readonly replication?: (typeof REPLICATION_MODES)[number];
+  readonly decisionLog?: (typeof DECISION_LOGS)[number];
 }
 
 export async function parseChaosOptions(argv: readonly string[]): Promise<ChaosCliOptions> {
   const flags = parseFlags('chaos', argv, FLAGS);
-  const { AVAILABLE_FAULT_KINDS, FAULT_KINDS, UNAVAILABLE_FAULT_REASONS } =
-    await import('../chaos/schedule.ts');
+  const { FAULT_KINDS } = await import('../chaos/schedule.ts');
   const seed =
     flags.seed === undefined
       ? Math.floor(Math.random() * 2 ** 31)
@@ -118,16 +139,26 @@ export async function parseChaosOptions(argv: readonly string[]): Promise<ChaosC
         `--faults: unknown fault "${raw}"`,
         `choose from ${FAULT_KINDS.join(', ')}, or none`,
       );
-    if (!(AVAILABLE_FAULT_KINDS as readonly string[]).includes(raw))
-      throw invalidArgument(`--faults: ${raw} is ${UNAVAILABLE_FAULT_REASONS[raw] ?? 'not available yet'}`);
-    if (!faults.includes(raw as never)) faults.push(raw as ChaosCliOptions['faults'][number]);
+    if (!faults.includes(raw as never)) faults.push(raw as FaultKind);
   }
+  const replication = oneOf('--replication', flags.replication, REPLICATION_MODES);
+  const decisionLog = oneOf('--decision-log', flags['decision-log'], DECISION_LOGS);
+  if (replication === 'off' && faults.includes('replica-outage'))
+    throw invalidArgument(
+      '--faults: replica-outage needs WAL shipping, but --replication is off',
+      'give --replication async or sync, or drop replica-outage',
+    );
+  if (decisionLog === 'sqlite' && faults.includes('redis-outage'))
+    throw invalidArgument(
+      '--faults: redis-outage needs the Redis decision log, but --decision-log is sqlite',
+      'give --decision-log redis, or drop redis-outage',
+    );
   const shards = parseIntFlag('--shards', flags.shards, 2, shardsMax);
   const shardNames = Array.from({ length: shards }, (_, i) => `shard-${String.fromCharCode(97 + i)}`);
   let targets: string[] | undefined;
   if (flags.targets !== undefined) {
     targets = flags.targets.split(',').map((t) => t.trim());
-    const known = ['coordinator', 'clients', ...shardNames];
+    const known = ['coordinator', 'clients', ...shardNames, 'replica', 'redis'];
     const bad = targets.find((t) => !known.includes(t));
     if (bad !== undefined)
       throw invalidArgument(`--targets: unknown target "${bad}"`, `choose from ${known.join(', ')}`);
@@ -152,7 +183,21 @@ export async function parseChaosOptions(argv: readonly string[]): Promise<ChaosC
     shards,
     ...(targets ? { targets } : {}),
     mutations,
+    ...(replication === undefined ? {} : { replication }),
+    ...(decisionLog === undefined ? {} : { decisionLog }),
   };
+}
+
+/** undefined if not given; one of `allowed`, or a one-line error. */
+function oneOf<T extends string>(
+  flag: string,
+  raw: string | undefined,
+  allowed: readonly T[],
+): T | undefined {
+  if (raw === undefined) return undefined;
+  if (!(allowed as readonly string[]).includes(raw))
+    throw invalidArgument(`${flag}: "${raw}" is not one of ${allowed.join(', ')}`);
+  return raw as T;
 }
 
 /** `60s`, `2m`, `500ms`, or a plain number of seconds. */
@@ -184,8 +229,11 @@ export async function run(argv: readonly string[]): Promise<number> {
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  const { resolveServices } = await import('../chaos/service-verdicts.ts');
+  const services = resolveServices(o);
   process.stdout.write(
-    `twopc chaos: seed ${o.seed}, ${o.workload}, faults ${o.faults.join(',') || 'none'}, run dir ${o.outDir}\n`,
+    `twopc chaos: seed ${o.seed}, ${o.workload}, faults ${o.faults.join(',') || 'none'}, ` +
+      `replication ${services.replication}, decision log ${services.decisionLog}, run dir ${o.outDir}\n`,
   );
   try {
     const { summary: s, outDir } = await runChaos({

@@ -14,6 +14,8 @@ export interface CommitRecord {
   readonly outcome: 'ok' | 'fail' | 'info';
   /** Every shard the transaction wrote a marker on. */
   readonly shards: readonly string[];
+  /** For `ok`: when the invocation that was told COMMITTED started and ended (run clock, ms). */
+  readonly acked?: { readonly invokedAtMs: number; readonly completedAtMs: number };
 }
 
 /** Shard → the marker ids it holds after recovery (each shard the run used must be listed). */

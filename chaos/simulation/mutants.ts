@@ -13,16 +13,8 @@
  *   they were applied. Not a safety bug by itself: the participant's in-doubt resolver asks the
  *   coordinator and applies the commit. The test suite keeps it to show that this path heals.
  */
-import type {
-  DecisionLog,
-  CommitRecord,
-  DecisionLogStats,
-  DecisionRecord,
-  HeuristicRecord,
-  IntentRecord,
-  LogListQuery,
-  OutcomeRecord,
-} from '../../coordinator/decision-log.ts';
+import type { CommitRecord, DecisionLog } from '../../coordinator/decision-log.ts';
+import { ForwardingDecisionLog } from '../../coordinator/decision-log/forwarding.ts';
 import type { Ack, DecisionMessage, ParticipantClient } from '../../common/protocol.ts';
 import type { NodeClock } from './node-clock.ts';
 
@@ -35,17 +27,15 @@ export const answerBeforeForcedLagMs = 3_000;
 const provisionalSeqBase = 1n << 40n;
 
 /** The decision log of `answer-before-forced`: claims a COMMIT is durable before writing it. */
-export class EagerCommitLog implements DecisionLog {
+export class EagerCommitLog extends ForwardingDecisionLog {
   private provisionalSeq = provisionalSeqBase;
   private readonly writes = new Map<string, Promise<void>>();
 
   constructor(
-    private readonly inner: DecisionLog,
+    inner: DecisionLog,
     private readonly clock: NodeClock,
-  ) {}
-
-  get epoch(): bigint {
-    return this.inner.epoch;
+  ) {
+    super(inner);
   }
 
   /** Resolves when the COMMIT of `txnId` is really written (at once if it was never deferred). */
@@ -53,7 +43,7 @@ export class EagerCommitLog implements DecisionLog {
     return this.writes.get(txnId) ?? Promise.resolve();
   }
 
-  logCommit(record: CommitRecord): Promise<bigint> {
+  override logCommit(record: CommitRecord): Promise<bigint> {
     if (!this.writes.has(record.txnId)) {
       const write = this.clock
         .sleep(answerBeforeForcedLagMs)
@@ -63,43 +53,6 @@ export class EagerCommitLog implements DecisionLog {
       this.writes.set(record.txnId, write);
     }
     return Promise.resolve(this.provisionalSeq++);
-  }
-
-  logIntent(record: IntentRecord): Promise<string> {
-    return this.inner.logIntent(record);
-  }
-  logOutcome(record: OutcomeRecord): Promise<void> {
-    return this.inner.logOutcome(record);
-  }
-  logEnd(txnId: string, atMs: number): Promise<void> {
-    return this.inner.logEnd(txnId, atMs);
-  }
-  logHeuristic(record: HeuristicRecord): Promise<void> {
-    return this.inner.logHeuristic(record);
-  }
-  get(txnId: string): Promise<DecisionRecord | undefined> {
-    return this.inner.get(txnId);
-  }
-  byIdempotencyKey(key: string): Promise<DecisionRecord | undefined> {
-    return this.inner.byIdempotencyKey(key);
-  }
-  unfinished(afterSeq: bigint, limit: number): Promise<readonly DecisionRecord[]> {
-    return this.inner.unfinished(afterSeq, limit);
-  }
-  list(query: LogListQuery): Promise<readonly DecisionRecord[]> {
-    return this.inner.list(query);
-  }
-  heuristics(txnId: string): Promise<readonly HeuristicRecord[]> {
-    return this.inner.heuristics(txnId);
-  }
-  gc(beforeMs: number, limit: number): Promise<number> {
-    return this.inner.gc(beforeMs, limit);
-  }
-  stats(): DecisionLogStats {
-    return this.inner.stats();
-  }
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 

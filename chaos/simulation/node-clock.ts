@@ -3,7 +3,7 @@
  * in the scheduler. When the incarnation crashes its pending sleeps never settle, so whatever was
  * waiting on them stops for good, as a killed process's code does.
  */
-import type { Clock } from '../../common/clock.ts';
+import type { CancelTimer, Clock } from '../../common/clock.ts';
 import type { Incarnation } from './incarnation.ts';
 import type { Scheduler } from './scheduler.ts';
 
@@ -33,5 +33,10 @@ export class NodeClock implements Clock {
       });
       signal?.addEventListener('abort', onAbort, { once: true });
     });
+  }
+
+  timer(ms: number, fn: () => void): CancelTimer {
+    const event = this.scheduler.after(Math.max(0, ms) * 1000, this.incarnation, fn);
+    return () => this.scheduler.cancel(event);
   }
 }

@@ -15,7 +15,12 @@ import { formatHistory } from '../history.ts';
 import { MUTANTS, type Mutant } from './mutants.ts';
 import { FAULT_KINDS, type FaultKind } from './nemesis.ts';
 import type { SeedOutcome } from './seed-batch.ts';
-import { SIMULATION_DEFAULTS, type SimulationOptions } from './simulation-options.ts';
+import {
+  SIMULATION_DEFAULTS,
+  SIM_WORKLOADS,
+  type SimWorkloadName,
+  type SimulationOptions,
+} from './simulation-options.ts';
 
 /** A progress line at most this often (real ms) during a long batch. */
 const progressEveryMs = 10_000;
@@ -26,6 +31,12 @@ const FLAGS = {
     value: 'A..B',
     description: 'seeds to run: a range A..B or one seed N',
     default: '1..100',
+  },
+  workload: {
+    kind: 'string',
+    value: 'NAME',
+    description: 'bank | list-append (Elle-style checker)',
+    default: SIMULATION_DEFAULTS.workload,
   },
   ops: {
     kind: 'string',
@@ -73,15 +84,17 @@ export const usage = formatUsage({
   summary:
     'Runs the real coordinator, participants, decision log and in-doubt resolvers in one process over a\n' +
     'seeded simulated network and clock: message delays, drops, duplicates and reorders, crashes and\n' +
-    'restarts, partitions, slow disks. Each seed runs the bank workload, heals, waits for every in-doubt\n' +
-    'transaction, and is judged by the chaos checkers (bank, durability, liveness). The same seed\n' +
-    'replays the same run exactly.',
+    'restarts, partitions, slow disks. Each seed runs the workload (bank transfers, or list-append\n' +
+    'transactions), heals, waits for every in-doubt transaction, and is judged by the chaos checkers\n' +
+    '(bank or the Elle-style list-append checker, durability, liveness). The same seed replays the\n' +
+    'same run exactly.',
   flags: FLAGS,
   notes: [
     `Fault kinds: ${FAULT_KINDS.join(', ')}.`,
     '',
     'Examples:',
     '  npx twopc chaos simulate --seeds 1..10000 --jobs 2',
+    '  npx twopc chaos simulate --seeds 1..2000 --workload list-append --jobs 2',
     '  npx twopc chaos simulate --seeds 4242 --history h.jsonl --verbose   (replay one seed)',
   ].join('\n'),
 });
@@ -94,6 +107,7 @@ export async function run(argv: readonly string[]): Promise<number> {
   const flags = parseFlags('chaos simulate', argv, FLAGS);
   const [from, to] = parseSeeds(flags.seeds);
   const options: SimulationOptions = {
+    workload: parseWorkload(flags.workload),
     ops: parseIntFlag('--ops', flags.ops, 1, 100_000),
     clients: parseIntFlag('--clients', flags.clients, 1, 64),
     shards: parseIntFlag('--shards', flags.shards, 2, 8),
@@ -124,7 +138,7 @@ export async function run(argv: readonly string[]): Promise<number> {
   out(
     `twopc simulate: seeds ${from}..${to}: ${result.passed}/${result.runs} passed, ${result.failed.length} failed; ` +
       `${Math.round(result.schedulesPerMinute)} schedules/min on ${jobs} job(s); ` +
-      `${result.totals['transfer.ok'] ?? 0} transfers acknowledged, ${(result.totals['crashes.coordinator'] ?? 0) + (result.totals['crashes.participants'] ?? 0)} crashes`,
+      `${acknowledged(result.totals)} acknowledged, ${(result.totals['crashes.coordinator'] ?? 0) + (result.totals['crashes.participants'] ?? 0)} crashes`,
   );
   return result.failed.length === 0 ? EXIT_OK : EXIT_FAILURE;
 }
@@ -172,7 +186,7 @@ export function replayCommand(seed: number, o: SimulationOptions): string {
   const all = o.faults === undefined || FAULT_KINDS.every((k) => o.faults?.includes(k));
   const faults = all ? 'all' : o.faults?.length === 0 ? 'none' : o.faults?.join(',');
   return (
-    `npx twopc chaos simulate --seeds ${seed} --ops ${o.ops} --clients ${o.clients} --shards ${o.shards} ` +
+    `npx twopc chaos simulate --seeds ${seed}${o.workload === undefined || o.workload === 'bank' ? '' : ` --workload ${o.workload}`} --ops ${o.ops} --clients ${o.clients} --shards ${o.shards} ` +
     `--faults ${faults}${o.mutant === undefined ? '' : ` --mutant ${o.mutant}`} --history seed-${seed}.jsonl`
   );
 }
@@ -201,6 +215,20 @@ function parseFaults(raw: string): FaultKind[] {
       );
     return kind as FaultKind;
   });
+}
+
+/** "N transfers" (bank), "N transactions" (list-append), or both. */
+function acknowledged(totals: Readonly<Record<string, number>>): string {
+  const parts: string[] = [];
+  if (totals['transfer.ok'] !== undefined) parts.push(`${totals['transfer.ok']} transfers`);
+  if (totals['txn.ok'] !== undefined) parts.push(`${totals['txn.ok']} transactions`);
+  return parts.length === 0 ? 'nothing' : parts.join(' and ');
+}
+
+function parseWorkload(raw: string): SimWorkloadName {
+  if (!(SIM_WORKLOADS as readonly string[]).includes(raw))
+    throw invalidArgument(`--workload: "${raw}" is not ${SIM_WORKLOADS.join(' or ')}`);
+  return raw as SimWorkloadName;
 }
 
 function parseMutant(raw: string): Mutant {

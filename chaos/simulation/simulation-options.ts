@@ -6,7 +6,12 @@ import { invalidArgument } from '../../common/errors.ts';
 import { FAULT_KINDS, type FaultKind } from './nemesis.ts';
 import { MUTANTS, type Mutant } from './mutants.ts';
 
+export const SIM_WORKLOADS = ['bank', 'list-append'] as const;
+export type SimWorkloadName = (typeof SIM_WORKLOADS)[number];
+
 export interface SimulationOptions {
+  /** bank (default) or list-append. */
+  readonly workload?: SimWorkloadName;
   /** Client ops in the workload phase (default 40). */
   readonly ops?: number;
   /** Concurrent clients (default 4). */
@@ -39,6 +44,7 @@ export type ResolvedSimulationOptions = Required<Omit<SimulationOptions, 'mutant
   Pick<SimulationOptions, 'mutant' | 'dir'>;
 
 export const SIMULATION_DEFAULTS = Object.freeze({
+  workload: 'bank' as SimWorkloadName,
   ops: 40,
   clients: 4,
   shards: 3,
@@ -78,6 +84,8 @@ export function resolveSimulationOptions(options: SimulationOptions): ResolvedSi
         `simulation: ${field} must be an integer from ${min} to ${max}, got ${String(value)}`,
       );
   }
+  if (!SIM_WORKLOADS.includes(o.workload))
+    throw invalidArgument(`simulation: unknown workload "${String(o.workload)}"`);
   for (const kind of o.faults)
     if (!FAULT_KINDS.includes(kind))
       throw invalidArgument(`simulation: unknown fault kind "${String(kind)}"`);

@@ -1,5 +1,4 @@
 /** What one simulation run did, for the batch summary and for reading a failing seed. */
-import { BANK_READ_F, BANK_TRANSFER_F } from '../checkers/bank.ts';
 import type { CompletionType, Op } from '../history.ts';
 import type { FaultKind } from './nemesis.ts';
 import type { NetworkStats } from './network.ts';
@@ -7,9 +6,9 @@ import type { NetworkStats } from './network.ts';
 export type OutcomeCounts = Record<CompletionType, number>;
 
 export interface SimulationStats {
-  /** Completed ops by kind and outcome. */
-  readonly ops: { readonly transfer: OutcomeCounts; readonly read: OutcomeCounts };
-  /** Transfers of unknown outcome re-sent with their idempotency key after the heal. */
+  /** Completed ops by kind (transfer and read; txn for list-append) and outcome. */
+  readonly ops: Readonly<Record<string, OutcomeCounts>>;
+  /** Ops of unknown outcome settled after the heal (bank: re-sent with their key; list-append: looked up). */
   readonly reSent: number;
   readonly faults: Partial<Record<FaultKind, number>>;
   readonly crashes: { readonly coordinator: number; readonly participants: number };
@@ -25,12 +24,10 @@ export interface SimulationStats {
 }
 
 export function countOps(history: readonly Op[]): SimulationStats['ops'] {
-  const zero = (): OutcomeCounts => ({ ok: 0, fail: 0, info: 0 });
-  const counts = { transfer: zero(), read: zero() };
+  const counts: Record<string, OutcomeCounts> = {};
   for (const op of history) {
     if (op.type === 'invoke') continue;
-    const kind = op.f === BANK_TRANSFER_F ? counts.transfer : op.f === BANK_READ_F ? counts.read : undefined;
-    if (kind !== undefined) kind[op.type]++;
+    (counts[op.f] ??= { ok: 0, fail: 0, info: 0 })[op.type]++;
   }
   return counts;
 }

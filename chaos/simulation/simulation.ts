@@ -1,21 +1,31 @@
 /**
  * One deterministic simulation run: `runSimulation(seed)` builds a cluster of real protocol code over
- * a simulated network and clock, runs the bank workload while a seeded nemesis injects faults, heals,
- * waits for every in-doubt transaction to resolve (recording polls for the liveness checker), re-sends
- * the transfers of unknown outcome, and judges the history and the final shard state with the
- * chaos checkers (bank, durability, liveness), plus the simulator's own (no handler threw a bug).
+ * a simulated network and clock, runs the workload (bank, or list-append) while a seeded nemesis
+ * injects faults, heals, waits for every in-doubt transaction to resolve (recording polls for the
+ * liveness checker), settles unknown outcomes (bank: re-sends with the idempotency key; list-append:
+ * looks them up, then reads every key), and judges the history and the final shard state with the
+ * chaos checkers (bank or Elle-style list-append, durability, liveness), plus the simulator's own (no
+ * handler threw a bug).
  * The same seed replays the same run: same history, same faults, same verdicts.
  */
 import { createLogger, type Logger } from '../../common/log.ts';
 import { checkLiveness, type InDoubtPoll } from '../checkers/liveness.ts';
 import type { Op } from '../history.ts';
 import type { AnyVerdict } from '../workloads/workload.ts';
+import { checkDurability } from '../checkers/durability.ts';
+import { checkListAppend } from '../checkers/list-append.ts';
+import { LIST_APPEND_SCHEMA } from '../workloads/list-append-keys.ts';
 import { BankClients } from './bank-clients.ts';
-import { BankLedger, bankSchemaSql } from './bank-ledger.ts';
+import { ListAppendClients, type ListAppendClientsOptions } from './list-append-clients.ts';
+import { BankLedger, bankSchemaSql, type ShardRows } from './bank-ledger.ts';
 import { checkInternalErrors } from './bug-check.ts';
 import { SimCluster } from './cluster.ts';
 import { Nemesis, drawProfile, type FaultProfile, type FaultRecord } from './nemesis.ts';
-import { resolveSimulationOptions, type SimulationOptions } from './simulation-options.ts';
+import {
+  resolveSimulationOptions,
+  type ResolvedSimulationOptions,
+  type SimulationOptions,
+} from './simulation-options.ts';
 import { deriveRandom } from './sim-random.ts';
 import { countOps, type SimulationStats } from './simulation-stats.ts';
 
@@ -51,7 +61,6 @@ export async function runSimulation(
   const o = resolveSimulationOptions(options);
   const realStart = performance.now();
   const shards = Array.from({ length: o.shards }, (_, i) => `shard-${String.fromCharCode(97 + i)}`);
-  const ledger = new BankLedger(shards, o.accountsPerShard, o.initialBalance);
   const profileRandom = deriveRandom(seed, 'profile');
   const profile = drawProfile(profileRandom, o.faults);
   const errorLog = errorCollector(seed, o.verbose);
@@ -60,7 +69,8 @@ export async function runSimulation(
   const cluster = new SimCluster({
     seed,
     shards,
-    schemaSql: bankSchemaSql(o.accountsPerShard, o.initialBalance),
+    schemaSql:
+      o.workload === 'bank' ? bankSchemaSql(o.accountsPerShard, o.initialBalance) : LIST_APPEND_SCHEMA,
     coordinatorConfig,
     eventsMax: o.eventsMax,
     logger: errorLog.logger,
@@ -69,8 +79,7 @@ export async function runSimulation(
   });
   try {
     const { scheduler } = cluster;
-    const clients = new BankClients({
-      ledger,
+    const clients = simWorkload(o.workload, shards, o, {
       scheduler,
       network: cluster.network,
       coordinator: cluster.coordinator,
@@ -100,7 +109,7 @@ export async function runSimulation(
     await pollUntilResolved(cluster, o.resolutionBoundMs, 0);
     polls.push(cluster.pollInDoubt());
     const verdicts = [
-      ...ledger.check(clients.ops, clients.commitRecords(), (s, sql) => cluster.rows(s, sql)),
+      ...clients.check((s, sql) => cluster.rows(s, sql)),
       checkLiveness({ healedAtMs, resolutionBoundMs: o.resolutionBoundMs, polls }),
       checkInternalErrors(cluster.network.bugs),
     ];
@@ -156,6 +165,48 @@ function errorCollector(
     if (kept.length < errorsKeptMax) kept.push(line.trimEnd());
   });
   return { logger, kept, count: () => count };
+}
+
+/** A workload's clients as a run drives them. */
+interface SimWorkload {
+  readonly ops: readonly Op[];
+  run(): Promise<void>;
+  /** After the heal: settle unknown outcomes and take final reads; returns how many were unknown. */
+  settle(): Promise<number>;
+  /** The workload's checker and the durability checker over the final shard state. */
+  check(rows: ShardRows): AnyVerdict[];
+}
+
+function simWorkload(
+  name: ResolvedSimulationOptions['workload'],
+  shards: readonly string[],
+  o: ResolvedSimulationOptions,
+  common: Omit<ListAppendClientsOptions, 'shards'>,
+): SimWorkload {
+  if (name === 'bank') {
+    const ledger = new BankLedger(shards, o.accountsPerShard, o.initialBalance);
+    const bank = new BankClients({ ...common, ledger });
+    return {
+      get ops() {
+        return bank.ops;
+      },
+      run: () => bank.run(),
+      settle: () => bank.settle(),
+      check: (rows) => ledger.check(bank.ops, bank.commitRecords(), rows),
+    };
+  }
+  const lists = new ListAppendClients({ ...common, shards });
+  return {
+    get ops() {
+      return lists.ops;
+    },
+    run: () => lists.run(),
+    settle: () => lists.settle(),
+    check: (rows) => [
+      checkListAppend(lists.ops as Op[]),
+      checkDurability(lists.commitRecords(), lists.markers(rows)),
+    ],
+  };
 }
 
 /** Runs the simulation until `work` settles; a run that cannot finish within `limitMs` is a bug. */

@@ -69,7 +69,7 @@ export class BankWorkload implements Workload {
   #nextTransfer = 0;
   /** Every transfer ever invoked, by id, with the outcome its invocations add up to. */
   /** `answered`: the outcome came from the coordinator (authoritative), not from a client-side error. */
-  readonly #transfers = new Map<string, { transfer: Transfer; outcome: CompletionType; answered: boolean }>();
+  readonly #transfers = new Map<string, TransferOutcome>();
   #reasked = 0;
 
   constructor(env: WorkloadEnv) {
@@ -115,10 +115,11 @@ export class BankWorkload implements Workload {
 
   commitRecords(): CommitRecord[] {
     const shardOf = new Map(this.#accounts.map((a) => [a.name, a.shard]));
-    return [...this.#transfers.values()].map(({ transfer, outcome }) => ({
+    return [...this.#transfers.values()].map(({ transfer, outcome, acked }) => ({
       id: transfer.id,
       outcome,
       shards: [shardOf.get(transfer.from)!, shardOf.get(transfer.to)!],
+      ...(acked === undefined ? {} : { acked }),
     }));
   }
 
@@ -202,8 +203,12 @@ export class BankWorkload implements Workload {
     } catch (err) {
       ({ type, error, reconnect } = classifyError(err, true));
     }
-    history.complete(op, type, t, error);
-    this.#transfers.set(t.id, mergeOutcome(this.#transfers.get(t.id), t, type, answered));
+    const done = history.complete(op, type, t, error);
+    const merged = mergeOutcome(this.#transfers.get(t.id), t, type, answered);
+    const acked =
+      this.#transfers.get(t.id)?.acked ??
+      (type === 'ok' ? { invokedAtMs: op.timeMs, completedAtMs: done.timeMs } : undefined);
+    this.#transfers.set(t.id, acked === undefined ? merged : { ...merged, acked });
     return { type, reconnect };
   }
 
@@ -253,6 +258,14 @@ export class BankWorkload implements Workload {
  * whose outcome is unknown, so it must not turn "unknown" into "failed" (that would be a false
  * failed-but-applied). Committed wins; then an authoritative abort; then unknown; else failed.
  */
+interface TransferOutcome {
+  readonly transfer: Transfer;
+  readonly outcome: CompletionType;
+  readonly answered: boolean;
+  /** The invocation told COMMITTED (the first one, if a retry was told again). */
+  readonly acked?: { readonly invokedAtMs: number; readonly completedAtMs: number };
+}
+
 export function mergeOutcome(
   prev: { outcome: CompletionType; answered: boolean } | undefined,
   transfer: Transfer,

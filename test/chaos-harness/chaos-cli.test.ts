@@ -1,6 +1,6 @@
 /**
  * `npx twopc chaos` as a user meets it: help, one-line errors with exit 2, and Ctrl-C in the middle of
- * a run (nothing left behind, exit 130).
+ * a run (nothing left behind, s3rver and redis-server included; exit 130).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
@@ -26,6 +26,10 @@ describe('twopc chaos flags', () => {
       'partition',
       'delay',
       'failpoints',
+      'replica-outage',
+      'redis-outage',
+      '--replication',
+      '--decision-log',
     ])
       expect(r.stdout).toContain(word);
   });
@@ -34,8 +38,13 @@ describe('twopc chaos flags', () => {
     [['--bogus'], /unknown flag --bogus/],
     [['--workload', 'ledger'], /--workload: "ledger" is not bank or list-append/],
     [['--faults', 'kill,flood'], /--faults: unknown fault "flood"/],
-    [['--faults', 'replica-outage'], /replica-outage is not available yet/],
-    [['--faults', 'kill,redis-outage'], /redis-outage is not available yet/],
+    [['--faults', 'replica-outage', '--replication', 'off'], /replica-outage needs WAL shipping/],
+    [
+      ['--faults', 'kill,redis-outage', '--decision-log', 'sqlite'],
+      /redis-outage needs the Redis decision log/,
+    ],
+    [['--replication', 'maybe'], /--replication: "maybe" is not one of off, async, sync/],
+    [['--decision-log', 'etcd'], /--decision-log: "etcd" is not one of sqlite, redis/],
     [['--duration', '5x'], /--duration: "5x" is not a duration/],
     [['--duration', '0s'], /--duration: "0s" is not a duration/],
     [['--clients', '0'], /--clients: "0" is not an integer from 1/],
@@ -55,7 +64,17 @@ describe('twopc chaos flags', () => {
 describe('twopc chaos on SIGINT', () => {
   it('kills every process it started, writes what it has, and exits 130', { timeout: 120_000 }, async () => {
     const outDir = mkdtempSync(path.join(tmpdir(), 'twopc-chaos-sigint-'));
-    const args = ['chaos', '--seed', '9', '--duration', '60s', '--faults', 'pause,kill', '--out', outDir];
+    const args = [
+      'chaos',
+      '--seed',
+      '9',
+      '--duration',
+      '60s',
+      '--faults',
+      'pause,kill,replica-outage,redis-outage',
+      '--out',
+      outDir,
+    ];
     const child = spawn(process.execPath, [CLI_BIN, ...args], {
       cwd: ROOT,
       stdio: ['ignore', 'pipe', 'pipe'],

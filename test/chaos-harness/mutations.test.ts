@@ -93,3 +93,36 @@ it('catches a participant that keeps no locks after voting YES', { timeout: 150_
   expect(Object.keys(bank.anomalyCounts), run.context).toEqual(expect.arrayContaining(['wrong-total']));
   run.cleanUp();
 });
+
+it(
+  'catches a coordinator that answers COMMITTED while its Redis decision log is down (redis-outage)',
+  { timeout: 150_000 },
+  async () => {
+    // list-append sends no idempotency key, so nothing is written to the log before the decision: with
+    // Redis down, only the decision needs it. Seed 6 plans four Redis outages (SIGSTOP and SIGKILL).
+    const run = await chaosRun({
+      seed: 6,
+      durationMs: 15_000,
+      workload: 'list-append',
+      faults: ['redis-outage'],
+      clients: 6,
+      mutations: ['answer-before-decision-forced'],
+    });
+    expectWired(run.summary, 'answer-before-decision-forced', run.context);
+    expect(run.summary.decisionLog).toBe('redis');
+    expect(run.summary.valid, run.context).toBe(false);
+    // Told COMMITTED while Redis was down (decision-log-outage), or the deferred write then failed and
+    // the decision was lost (durability). Which one shows depends on how many transactions get through
+    // during the outages: on a loaded machine, sometimes only the second.
+    const caught = run.summary.checkers
+      .filter((v) => !v.valid)
+      .flatMap((v) => Object.keys(v.anomalyCounts).map((type) => `${v.checker}:${type}`));
+    expect(caught, run.context).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^(decision-log-outage:acknowledged-during-outage|durability:lost-commit)$/),
+      ]),
+    );
+    expect(processesMentioning(run.outDir)).toEqual([]);
+    run.cleanUp();
+  },
+);

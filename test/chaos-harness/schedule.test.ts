@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import {
   AVAILABLE_FAULT_KINDS,
   cooldownMs,
+  laneOf,
   planSchedule,
   type FaultWindow,
   type ScheduleOptions,
@@ -13,13 +14,11 @@ import {
 
 const shards = ['shard-a', 'shard-b', 'shard-c'];
 const base: ScheduleOptions = { seed: 42, durationMs: 60_000, kinds: AVAILABLE_FAULT_KINDS, shards };
-const PROCESS_KINDS = new Set(['kill', 'pause', 'failpoints']);
 
 function lanes(windows: readonly FaultWindow[]): FaultWindow[][] {
-  return [
-    windows.filter((w) => PROCESS_KINDS.has(w.kind)),
-    windows.filter((w) => !PROCESS_KINDS.has(w.kind)),
-  ];
+  return (['process', 'network', 'service'] as const).map((lane) =>
+    windows.filter((w) => laneOf(w.kind) === lane),
+  );
 }
 
 describe('planSchedule', () => {
@@ -71,5 +70,25 @@ describe('planSchedule', () => {
     // `clients` is a network target only: process faults drop out, network faults stay.
     const clientsOnly = planSchedule({ ...base, targets: ['clients'] });
     expect(clientsOnly.every((w) => w.kind === 'partition' || w.kind === 'delay')).toBe(true);
+  });
+
+  it('takes the replica store and Redis down, each as its own target, killed or paused', () => {
+    const windows = planSchedule({ ...base, durationMs: 300_000 });
+    const outages = windows.filter((w) => laneOf(w.kind) === 'service');
+    expect(outages.length).toBeGreaterThan(10);
+    for (const w of outages) {
+      expect(w.target).toBe(w.kind === 'replica-outage' ? 'replica' : 'redis');
+      expect(w.detail).toEqual({ kind: w.kind, mode: expect.stringMatching(/^(kill|pause)$/) });
+    }
+    expect(new Set(outages.map((w) => (w.detail as { mode: string }).mode))).toEqual(
+      new Set(['kill', 'pause']),
+    );
+    // The service lane is planned last: a seed's plan for the older kinds is unchanged by it.
+    const older = ['kill', 'pause', 'partition', 'delay', 'failpoints'] as const;
+    const strip = (ws: FaultWindow[]) => ws.map(({ id: _id, ...w }) => w);
+    expect(strip(windows.filter((w) => laneOf(w.kind) !== 'service'))).toEqual(
+      strip(planSchedule({ ...base, durationMs: 300_000, kinds: older })),
+    );
+    expect(planSchedule({ ...base, targets: ['redis'] }).every((w) => w.kind === 'redis-outage')).toBe(true);
   });
 });

@@ -35,6 +35,10 @@ describe('chaos simulate command', () => {
 
   it('refuses a bad flag with a usage error', async () => {
     await expect(run(['--faults', 'meteor'])).rejects.toMatchObject({ code: 'INVALID_ARGUMENT' });
+    await expect(run(['--workload', 'ledger'])).rejects.toMatchObject({
+      code: 'INVALID_ARGUMENT',
+      message: expect.stringMatching(/--workload: "ledger" is not bank or list-append/),
+    });
     await expect(run(['--seeds', '1..2', '--history', 'h.jsonl'])).rejects.toMatchObject({
       code: 'INVALID_ARGUMENT',
     });
