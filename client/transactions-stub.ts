@@ -1,12 +1,13 @@
 /**
  * The raw `twopc.v1.Transactions` client: protos loaded through common/proto.ts, one unary call
  * helper that always sets a deadline, cancels on an AbortSignal, and turns every failure into a
- * TwopcError through common/grpc-status.ts.
+ * TwopcError through common/grpc-status.ts; and Execute over the shared ExecuteStream.
  */
 import * as grpc from '@grpc/grpc-js';
 import type { Pb } from '../common/pb-fields.ts';
 import { fromStatus } from '../common/grpc-status.ts';
 import { CHANNEL_OPTIONS, loadServices } from '../common/proto.ts';
+import { ExecuteStreamClient } from './execute-stream.ts';
 
 export const TRANSACTIONS_METHODS = [
   'Execute',
@@ -38,11 +39,21 @@ type UnaryMethod = (
 export class TransactionsStub {
   readonly address: string;
   private readonly client: grpc.Client;
+  private readonly stream: ExecuteStreamClient;
 
   constructor(address: string, credentials: grpc.ChannelCredentials = grpc.credentials.createInsecure()) {
     this.address = address;
     const { transactions } = loadServices();
     this.client = new transactions(address, credentials, CHANNEL_OPTIONS);
+    const method = transactions.service.ExecuteStream as grpc.MethodDefinition<Pb, Pb>;
+    this.stream = new ExecuteStreamClient(this.client, method, (request, options) =>
+      this.call('Execute', request, options),
+    );
+  }
+
+  /** Execute over the shared ExecuteStream (client/execute-stream.ts): same answers, fewer HTTP/2 streams. */
+  executeOnStream(request: Pb, options: CallOptions): Promise<Pb> {
+    return this.stream.execute(request, options);
   }
 
   call(method: TransactionsMethod, request: Pb, options: CallOptions): Promise<Pb> {
@@ -67,6 +78,7 @@ export class TransactionsStub {
   }
 
   close(): void {
+    this.stream.close();
     this.client.close();
   }
 }

@@ -41,6 +41,11 @@ const timeoutMsMax = 0xffffffff;
 export interface TwopcClientOptions {
   /** Deadline of each call, in ms (default clientDeadlineMsDefault). */
   readonly deadlineMs?: number;
+  /**
+   * How `execute` reaches the coordinator: 'stream' (default) multiplexes every call over one
+   * long-lived ExecuteStream, batched; 'unary' makes one Execute call each. Same answers and errors.
+   */
+  readonly executeTransport?: 'stream' | 'unary';
   /** Default: insecure (plaintext), as the coordinator serves. */
   readonly credentials?: grpc.ChannelCredentials;
 }
@@ -78,13 +83,18 @@ export class TwopcClient {
   readonly address: string;
   private readonly deadlineMs: number;
   private readonly stub: TransactionsStub;
+  private readonly executeTransport: 'stream' | 'unary';
 
   constructor(address: string, options: TwopcClientOptions = {}) {
     const deadlineMs = options.deadlineMs ?? clientDeadlineMsDefault;
     if (!Number.isFinite(deadlineMs) || deadlineMs <= 0)
       throw invalidArgument(`deadlineMs: ${deadlineMs} is not a positive number`);
+    const transport = options.executeTransport ?? 'stream';
+    if (transport !== 'stream' && transport !== 'unary')
+      throw invalidArgument(`executeTransport: ${String(transport)} is not 'stream' or 'unary'`);
     this.address = address;
     this.deadlineMs = deadlineMs;
+    this.executeTransport = transport;
     this.stub = new TransactionsStub(address, options.credentials);
   }
 
@@ -96,11 +106,11 @@ export class TwopcClient {
       timeout_ms: timeoutMs,
       idempotency_key: options.idempotencyKey ?? '',
     };
-    const response = await this.stub.call(
-      'Execute',
-      request,
-      this.callOptions('execute', timeoutMs, options.signal),
-    );
+    const callOptions = this.callOptions('execute', timeoutMs, options.signal);
+    const response =
+      this.executeTransport === 'stream'
+        ? await this.stub.executeOnStream(request, callOptions)
+        : await this.stub.call('Execute', request, callOptions);
     return txnOutcomeFromPb(response);
   }
 

@@ -10,6 +10,12 @@ export interface ClientOp extends ShardOp {
 }
 
 export const OUTCOMES = ['COMMITTED', 'ABORTED'] as const;
+
+/**
+ * ExecuteStream: requests one ExecuteStreamRequests message may carry. The SDK sends at most this
+ * many; the coordinator refuses the ones past it with RESOURCE_EXHAUSTED.
+ */
+export const executeStreamBatchMax = 256;
 export type Outcome = (typeof OUTCOMES)[number];
 
 export const TXN_STATES = ['ACTIVE', 'PREPARING', 'COMMITTING', 'COMMITTED', 'ABORTED'] as const;

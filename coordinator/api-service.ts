@@ -26,6 +26,7 @@ import { type Pb } from '../common/pb-fields.ts';
 import { toStatus } from '../common/grpc-status.ts';
 import type { Logger } from '../common/log.ts';
 import type { Coordinator } from './coordinator.ts';
+import { createExecuteStreams } from './execute-stream.ts';
 
 /** The Coordinator methods the service calls (a structural subset, so tests can serve a fake). */
 export type TransactionsBackend = Pick<
@@ -41,11 +42,20 @@ export type TransactionsBackend = Pick<
   | 'query'
 >;
 
+export interface TransactionsService {
+  readonly implementation: grpc.UntypedServiceImplementation;
+  /** Ends every ExecuteStream once its replies are sent; call before shutting the server down. */
+  drainStreams(): Promise<void>;
+}
+
 export function createTransactionsService(options: {
   coordinator: TransactionsBackend;
   logger: Logger;
-}): grpc.UntypedServiceImplementation {
+}): TransactionsService {
   const { coordinator: c, logger } = options;
+  const executeOne = (req: unknown): Promise<Pb> =>
+    Promise.resolve().then(async () => txnOutcomeToPb(await c.execute(executeInputFromPb(req))));
+  const streams = createExecuteStreams(executeOne, logger);
   const unary = (
     name: string,
     handle: (request: unknown) => Pb | Promise<Pb>,
@@ -64,8 +74,9 @@ export function createTransactionsService(options: {
         );
     };
   };
-  return {
-    Execute: unary('Execute', async (req) => txnOutcomeToPb(await c.execute(executeInputFromPb(req)))),
+  const implementation: grpc.UntypedServiceImplementation = {
+    Execute: unary('Execute', executeOne),
+    ExecuteStream: streams.handler,
     Begin: unary('Begin', (req) => ({ txn_id: c.begin(beginInputFromPb(req)).txnId })),
     Read: unary('Read', async (req) => {
       const r = readInputFromPb(req);
@@ -88,4 +99,5 @@ export function createTransactionsService(options: {
       return queryResultToPb(await c.query(q.shard, q.sql, q.params));
     }),
   };
+  return { implementation, drainStreams: () => streams.drainAll() };
 }

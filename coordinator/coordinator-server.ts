@@ -15,7 +15,7 @@ import type { Logger } from '../common/log.ts';
 import { CHANNEL_OPTIONS, loadServices } from '../common/proto.ts';
 import type { ParticipantClient } from '../common/protocol.ts';
 import { listenGrpc, splitHostPort, type GrpcListener } from '../participant/participant-server.ts';
-import { createTransactionsService } from './api-service.ts';
+import { createTransactionsService, type TransactionsService } from './api-service.ts';
 import type { CoordinatorConfig } from './config.ts';
 import { Coordinator } from './coordinator.ts';
 import type { DecisionLog } from './decision-log.ts';
@@ -109,11 +109,12 @@ export async function startCoordinatorServer(options: CoordinatorServerOptions):
   };
   const server = new grpc.Server(CHANNEL_OPTIONS);
   let listener: GrpcListener;
+  let service: TransactionsService | undefined;
   try {
     await lease?.start();
     await coordinator.start();
-    const service = createTransactionsService({ coordinator, logger: logger.child('api') });
-    server.addService(loadServices().transactions.service, service);
+    service = createTransactionsService({ coordinator, logger: logger.child('api') });
+    server.addService(loadServices().transactions.service, service.implementation);
     listener = await listenGrpc(server, options.listen, logger);
   } catch (err) {
     server.forceShutdown();
@@ -133,7 +134,9 @@ export async function startCoordinatorServer(options: CoordinatorServerOptions):
 
   let closing: Promise<void> | undefined;
   const close = async () => {
-    await listener.shutdown(coordinatorCloseGraceMs);
+    // Long-lived ExecuteStreams would hold the graceful shutdown for its whole grace: end them as
+    // soon as the transactions they carry are answered.
+    await Promise.all([listener.shutdown(coordinatorCloseGraceMs), service?.drainStreams()]);
     await closeBackends();
     logger.info('coordinator stopped');
   };

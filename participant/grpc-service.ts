@@ -26,6 +26,7 @@ import { toStatus, type StatusError } from '../common/grpc-status.ts';
 import type { Logger } from '../common/log.ts';
 import type { InDoubtTxn, QueryResult, ReadResult, TableInfo, TxnStateInfo } from '../common/protocol.ts';
 import type { Row, SqlValue } from '../common/value.ts';
+import { ReplyStream } from '../common/reply-stream.ts';
 import type { BatchStore, Batcher, Settled } from './batcher.ts';
 
 /** What the service needs of ShardStore (participant/shard-store.ts). */
@@ -138,43 +139,24 @@ function errorText(err: unknown, logger: Logger): string {
 
 /**
  * One Session stream. Each CoordinatorMessage goes to the batcher; the replies a flush produces are
- * written as one ParticipantBatch (the batcher settles synchronously, the write waits for a microtask).
- * A message that fails is answered with `error`; the stream lives on.
+ * written as one ParticipantBatch (the batcher settles synchronously; common/reply-stream.ts writes
+ * after a microtask). A message that fails is answered with `error`; the stream lives on.
  */
 class Session {
-  private outbox: Pb[] = [];
-  private sendScheduled = false;
-  private inflight = 0;
-  /** No more messages are coming: the client half-closed, or the server is draining. */
-  private ending = false;
-  /** Nothing more can be written: finished, cancelled or failed. */
-  private done = false;
-  private drained: Array<() => void> = [];
+  private readonly stream: ReplyStream;
 
   constructor(
-    private readonly call: grpc.ServerDuplexStream<Pb, Pb>,
+    call: grpc.ServerDuplexStream<Pb, Pb>,
     private readonly batcher: Batcher,
     private readonly logger: Logger,
-    private readonly onDone: () => void,
+    onDone: () => void,
   ) {
-    // Headers now, so the coordinator knows the session is up before its first reply.
-    call.sendMetadata(new grpc.Metadata());
+    this.stream = new ReplyStream(call, 'messages', logger, onDone);
     call.on('data', (batch: Pb) => this.receive(batch));
-    call.on('end', () => {
-      this.ending = true;
-      this.finishIfIdle();
-    });
-    call.on('cancelled', () => this.stop('cancelled'));
-    call.on('error', (err: Error) => this.stop(err.message));
-    call.on('close', () => this.stop('closed'));
   }
 
   drain(): Promise<void> {
-    if (this.done) return Promise.resolve();
-    this.ending = true;
-    const p = new Promise<void>((resolve) => this.drained.push(resolve));
-    this.finishIfIdle();
-    return p;
+    return this.stream.drain();
   }
 
   private receive(batch: Pb): void {
@@ -184,11 +166,11 @@ class Session {
       if (!decoded.ok) {
         if (decoded.seq === undefined)
           this.logger.error('session message without a seq dropped', { error: decoded.error });
-        else this.reply({ seq: decoded.seq, error: errorText(decoded.error, this.logger) });
+        else this.stream.reply({ seq: decoded.seq, error: errorText(decoded.error, this.logger) });
         return;
       }
       const { request } = decoded;
-      this.inflight++;
+      this.stream.begin();
       if (request.kind === 'prepare') {
         this.batcher.submitPrepare(request.message, (r) =>
           this.settled(request.seq, r, (v) => ({ vote: voteToPb(v) })),
@@ -202,42 +184,8 @@ class Session {
   }
 
   private settled<T>(seq: string, result: Settled<T>, encode: (value: T) => Pb): void {
-    this.inflight--;
-    this.reply(
+    this.stream.finish(
       result.ok ? { seq, ...encode(result.value) } : { seq, error: errorText(result.error, this.logger) },
     );
-    this.finishIfIdle();
-  }
-
-  private reply(message: Pb): void {
-    if (this.done) return; // the coordinator is gone; it will retry on a new session
-    this.outbox.push(message);
-    if (this.sendScheduled) return;
-    this.sendScheduled = true;
-    queueMicrotask(() => this.send());
-  }
-
-  private send(): void {
-    this.sendScheduled = false;
-    if (this.done || this.outbox.length === 0) return;
-    const messages = this.outbox;
-    this.outbox = [];
-    this.call.write({ messages });
-  }
-
-  private finishIfIdle(): void {
-    if (!this.ending || this.inflight > 0 || this.done) return;
-    this.send();
-    this.call.end();
-    this.stop('ended');
-  }
-
-  private stop(why: string): void {
-    if (this.done) return;
-    this.done = true;
-    this.outbox = [];
-    this.logger.debug('session closed', { why });
-    this.onDone();
-    for (const wake of this.drained.splice(0)) wake();
   }
 }

@@ -33,8 +33,17 @@ export class FakeTransactionsServer {
   private readonly server = new grpc.Server();
   private readonly counts = new Map<TransactionsMethod, number>();
 
+  /** ExecuteStream messages received (each a batch of requests); 0 when the stream is not served. */
+  streamMessages = 0;
+
+  /**
+   * With `executeStream`, ExecuteStream is served too, each request answered by the Execute handler
+   * (and counted as an Execute call); without it, ExecuteStream answers UNIMPLEMENTED, as an older
+   * coordinator would.
+   */
   static async start(
     handlers: Partial<Record<TransactionsMethod, FakeHandler>> = {},
+    options: { executeStream?: boolean } = {},
   ): Promise<FakeTransactionsServer> {
     const fake = new FakeTransactionsServer();
     fake.handlers = handlers;
@@ -42,6 +51,22 @@ export class FakeTransactionsServer {
     for (const method of TRANSACTIONS_METHODS) {
       implementation[method] = (call: grpc.ServerUnaryCall<Pb, Pb>, callback: grpc.sendUnaryData<Pb>) => {
         void fake.answer(method, call.request, callback);
+      };
+    }
+    if (options.executeStream) {
+      implementation.ExecuteStream = (call: grpc.ServerDuplexStream<Pb, Pb>) => {
+        call.on('data', (batch: Pb) => {
+          fake.streamMessages++;
+          for (const item of batch.requests as Pb[]) {
+            void fake.answer('Execute', item.request as Pb, (err, response) => {
+              const reply = err
+                ? { seq: item.seq, error: { code: err.code, message: err.details } }
+                : { seq: item.seq, response };
+              if (!call.writableEnded) call.write({ replies: [reply] });
+            });
+          }
+        });
+        call.on('end', () => call.end());
       };
     }
     fake.server.addService(loadServices().transactions.service, implementation);

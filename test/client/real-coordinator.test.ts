@@ -7,10 +7,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../common/log.ts';
 import { seedFromEnv, seededRandom } from '../../common/random.ts';
-import { startCoordinatorServer, type CoordinatorServer } from '../../coordinator/coordinator-server.ts';
-import { startParticipantServer, type ParticipantServer } from '../../participant/participant-server.ts';
+import type { CoordinatorServer } from '../../coordinator/coordinator-server.ts';
+import type { ParticipantServer } from '../../participant/participant-server.ts';
+import { startCoordinatorFor, startParticipants } from '../helpers/servers.ts';
 import { TransactionAbortedError } from '../../client/transaction-aborted-error.ts';
 import { TwopcClient } from '../../client/twopc-client.ts';
 
@@ -33,23 +33,8 @@ const random = seededRandom(seed);
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'twopc-sdk-'));
-  participants = await Promise.all(
-    SHARDS.map((shard) =>
-      startParticipantServer({
-        shard,
-        listen: '127.0.0.1:0',
-        dataDir: path.join(dir, shard),
-        schemaSql: SCHEMA,
-        logger: silentLogger,
-      }),
-    ),
-  );
-  coordinator = await startCoordinatorServer({
-    listen: '127.0.0.1:0',
-    dataDir: path.join(dir, 'coordinator'),
-    participants: SHARDS.map((shard, i) => ({ shard, address: participants[i]!.address })),
-    logger: silentLogger,
-  });
+  participants = await startParticipants(dir, SHARDS, SCHEMA);
+  coordinator = await startCoordinatorFor(participants, path.join(dir, 'coordinator'));
   client = new TwopcClient(coordinator.address);
 });
 

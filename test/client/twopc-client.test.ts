@@ -38,7 +38,26 @@ const transferOps = [
   { shard: 'shard-b', table: 'accounts', kind: 'ADD', key: { id: 1n }, values: { balance: 10 } },
 ] as const;
 
-describe('execute', () => {
+// Both ways `execute` reaches a coordinator: over ExecuteStream (the default) and, against a server
+// without it, falling back to unary Execute calls. Same requests, answers and errors either way.
+describe.each([
+  { transport: 'ExecuteStream', executeStream: true },
+  { transport: 'unary fallback (server without ExecuteStream)', executeStream: false },
+])('execute over $transport', ({ executeStream }) => {
+  beforeEach(async () => {
+    client.close();
+    fake.close();
+    fake = await FakeTransactionsServer.start({}, { executeStream });
+    client = new TwopcClient(fake.address, { deadlineMs: 5_000 });
+  });
+
+  it('went the expected way', async () => {
+    await Promise.all([client.execute(transferOps), client.execute(transferOps)]);
+    expect(fake.count('Execute')).toBe(2);
+    // Both requests of one event-loop turn share one stream message.
+    expect(fake.streamMessages).toBe(executeStream ? 1 : 0);
+  });
+
   it('sends ops, key and timeout, and decodes the outcome', async () => {
     const result = await client.execute(transferOps, { idempotencyKey: 'k-1', timeoutMs: 1234 });
     expect(result).toEqual({ txnId: 'txn-execute', outcome: 'COMMITTED', reason: '', decisionSeq: 7n });

@@ -11,10 +11,10 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../common/log.ts';
 import { seededRandom, seedFromEnv } from '../../common/random.ts';
-import { startCoordinatorServer, type CoordinatorServer } from '../../coordinator/coordinator-server.ts';
-import { startParticipantServer, type ParticipantServer } from '../../participant/participant-server.ts';
+import type { CoordinatorServer } from '../../coordinator/coordinator-server.ts';
+import type { ParticipantServer } from '../../participant/participant-server.ts';
+import { startCoordinatorFor, startParticipants } from '../helpers/servers.ts';
 
 const PROTO_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'proto');
 const SHARDS = ['s1', 's2', 's3'] as const;
@@ -89,23 +89,8 @@ async function total(): Promise<bigint> {
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'twopc-e2e-'));
-  participants = await Promise.all(
-    SHARDS.map((shard) =>
-      startParticipantServer({
-        shard,
-        listen: '127.0.0.1:0',
-        dataDir: path.join(dir, shard),
-        schemaSql: SCHEMA,
-        logger: silentLogger,
-      }),
-    ),
-  );
-  coordinator = await startCoordinatorServer({
-    listen: '127.0.0.1:0',
-    dataDir: path.join(dir, 'coordinator'),
-    participants: participants.map((p) => ({ shard: p.store.shard, address: p.address })),
-    logger: silentLogger,
-  });
+  participants = await startParticipants(dir, SHARDS, SCHEMA);
+  coordinator = await startCoordinatorFor(participants, path.join(dir, 'coordinator'));
   const def = protoLoader.loadSync('twopc/v1/transactions.proto', { includeDirs: [PROTO_DIR] });
   const pkg = grpc.loadPackageDefinition(def) as unknown as {
     twopc: { v1: { Transactions: grpc.ServiceClientConstructor } };

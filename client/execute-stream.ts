@@ -1,0 +1,189 @@
+/**
+ * The SDK's side of `ExecuteStream`: every `execute()` of a TwopcClient rides one long-lived stream.
+ * Requests submitted in the same event-loop turn leave as one message (at most
+ * `executeStreamBatchMax`), each with a seq unique for the client's lifetime; the reply with that
+ * seq settles it. Each request keeps the deadline and AbortSignal a unary call would have had.
+ *
+ * Failures look exactly as the unary Execute's would: a reply's error status goes through
+ * common/grpc-status.ts; a stream that breaks fails the requests written on it with its status (the
+ * transaction may or may not have run — as when a unary call's connection drops) and the next
+ * request opens a new stream. Nothing is retried here: a retry could apply a transaction twice,
+ * unless it carries an idempotency key, and that is the caller's choice.
+ *
+ * A coordinator without ExecuteStream (older, or a test double) answers UNIMPLEMENTED: the requests
+ * of that stream are sent again as unary Executes, and so is everything after.
+ */
+import * as grpc from '@grpc/grpc-js';
+import { executeStreamBatchMax } from '../common/api.ts';
+import { TwopcError } from '../common/errors.ts';
+import { fromStatus } from '../common/grpc-status.ts';
+import type { Pb } from '../common/pb-fields.ts';
+import type { CallOptions } from './transactions-stub.ts';
+
+interface OpenStream {
+  readonly call: grpc.ClientDuplexStream<Pb, Pb>;
+  /** A reply came: the coordinator serves ExecuteStream. */
+  answered: boolean;
+  broken: boolean;
+}
+
+interface Pending {
+  readonly seq: string;
+  readonly request: Pb;
+  readonly options: CallOptions;
+  readonly startedAtMs: number;
+  readonly resolve: (response: Pb) => void;
+  readonly reject: (err: TwopcError) => void;
+  readonly timer: NodeJS.Timeout;
+  readonly onAbort: () => void;
+  stream: OpenStream | undefined;
+}
+
+export type UnaryExecute = (request: Pb, options: CallOptions) => Promise<Pb>;
+
+export class ExecuteStreamClient {
+  private readonly pending = new Map<string, Pending>();
+  private outbox: Pending[] = [];
+  private stream: OpenStream | undefined;
+  private nextSeq = 1;
+  private flushScheduled = false;
+  /** The coordinator answered UNIMPLEMENTED: every request goes unary from now on. */
+  private unsupported = false;
+  private closed = false;
+
+  constructor(
+    private readonly client: grpc.Client,
+    private readonly method: grpc.MethodDefinition<Pb, Pb>,
+    private readonly unary: UnaryExecute,
+  ) {}
+
+  execute(request: Pb, options: CallOptions): Promise<Pb> {
+    if (this.unsupported) return this.unary(request, options);
+    const { signal, what } = options;
+    if (signal?.aborted) return Promise.reject(cancelled(what));
+    if (this.closed) return Promise.reject(new TwopcError('CANCELLED', `${what}: the client is closed`));
+    return new Promise<Pb>((resolve, reject) => {
+      const seq = String(this.nextSeq++);
+      const onAbort = () => this.settle(seq, cancelled(what));
+      const timer = setTimeout(
+        () =>
+          this.settle(
+            seq,
+            fromStatus(
+              { code: grpc.status.DEADLINE_EXCEEDED, details: `no answer within ${options.deadlineMs} ms` },
+              what,
+            ),
+          ),
+        options.deadlineMs,
+      );
+      const p: Pending = {
+        seq,
+        request,
+        options,
+        startedAtMs: Date.now(),
+        resolve,
+        reject,
+        timer,
+        onAbort,
+        stream: undefined,
+      };
+      this.pending.set(seq, p);
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.outbox.push(p);
+      this.scheduleFlush();
+    });
+  }
+
+  /** Half-closes the stream: what is in flight is still answered; new calls are refused. */
+  close(): void {
+    this.closed = true;
+    this.stream?.call.end();
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const waiting = this.outbox.filter((p) => this.pending.has(p.seq));
+    this.outbox = [];
+    if (waiting.length === 0) return;
+    if (this.unsupported) return waiting.forEach((p) => this.sendUnary(p));
+    const stream = this.stream ?? this.open();
+    for (let i = 0; i < waiting.length; i += executeStreamBatchMax) {
+      const chunk = waiting.slice(i, i + executeStreamBatchMax);
+      for (const p of chunk) p.stream = stream;
+      stream.call.write({ requests: chunk.map((p) => ({ seq: p.seq, request: p.request })) });
+    }
+  }
+
+  private open(): OpenStream {
+    const { path, requestSerialize, responseDeserialize } = this.method;
+    const call = this.client.makeBidiStreamRequest(path, requestSerialize, responseDeserialize);
+    const stream: OpenStream = { call, answered: false, broken: false };
+    this.stream = stream;
+    call.on('data', (batch: Pb) => this.received(stream, batch));
+    call.on('error', (err: grpc.ServiceError) => this.broke(stream, err));
+    call.on('end', () =>
+      this.broke(stream, { code: grpc.status.UNAVAILABLE, details: 'the coordinator ended the stream' }),
+    );
+    return stream;
+  }
+
+  private received(stream: OpenStream, batch: Pb): void {
+    stream.answered = true;
+    const replies = Array.isArray(batch?.replies) ? (batch.replies as Pb[]) : [];
+    for (const reply of replies) {
+      const p = this.pending.get(String(reply?.seq));
+      if (p === undefined) continue; // timed out or cancelled already
+      if (reply.result === 'response') {
+        this.settle(p.seq, (reply.response ?? {}) as Pb);
+        continue;
+      }
+      const error = (reply.error ?? {}) as Pb;
+      const code = typeof error.code === 'number' ? error.code : grpc.status.INTERNAL;
+      const details = typeof error.message === 'string' ? error.message : 'no reply';
+      this.settle(p.seq, fromStatus({ code, details }, p.options.what));
+    }
+  }
+
+  private broke(stream: OpenStream, err: { code: grpc.status; details: string }): void {
+    if (stream.broken) return;
+    stream.broken = true;
+    if (this.stream === stream) this.stream = undefined;
+    const mine = [...this.pending.values()].filter((p) => p.stream === stream);
+    if (err.code === grpc.status.UNIMPLEMENTED && !stream.answered) {
+      this.unsupported = true;
+      for (const p of mine) this.sendUnary(p);
+      return;
+    }
+    for (const p of mine) this.settle(p.seq, fromStatus(err, p.options.what));
+  }
+
+  /** Sends a pending request as a unary Execute, with what is left of its deadline. */
+  private sendUnary(p: Pending): void {
+    p.stream = undefined;
+    const deadlineMs = Math.max(1, p.options.deadlineMs - (Date.now() - p.startedAtMs));
+    this.unary(p.request, { ...p.options, deadlineMs }).then(
+      (response) => this.settle(p.seq, response),
+      (err: unknown) => this.settle(p.seq, fromStatus(err, p.options.what)),
+    );
+  }
+
+  private settle(seq: string, result: Pb | TwopcError): void {
+    const p = this.pending.get(seq);
+    if (p === undefined) return;
+    this.pending.delete(seq);
+    clearTimeout(p.timer);
+    p.options.signal?.removeEventListener('abort', p.onAbort);
+    if (result instanceof TwopcError) p.reject(result);
+    else p.resolve(result);
+  }
+}
+
+function cancelled(what: string): TwopcError {
+  return fromStatus({ code: grpc.status.CANCELLED, details: 'cancelled' }, what);
+}
