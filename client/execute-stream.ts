@@ -2,7 +2,8 @@
  * The SDK's side of `ExecuteStream`: every `execute()` of a TwopcClient rides one long-lived stream.
  * Requests submitted in the same event-loop turn leave as one message (at most
  * `executeStreamBatchMax`), each with a seq unique for the client's lifetime; the reply with that
- * seq settles it. Each request keeps the deadline and AbortSignal a unary call would have had.
+ * seq settles it. At most `executeStreamInflightMax` are written and unanswered at a time (the
+ * coordinator's limit per stream); the rest wait here, in order, for replies to make room. Each request keeps the deadline and AbortSignal a unary call would have had.
  *
  * Failures look exactly as the unary Execute's would: a reply's error status goes through
  * common/grpc-status.ts; a stream that breaks fails the requests written on it with its status (the
@@ -14,7 +15,7 @@
  * of that stream are sent again as unary Executes, and so is everything after.
  */
 import * as grpc from '@grpc/grpc-js';
-import { executeStreamBatchMax } from '../common/api.ts';
+import { executeStreamBatchMax, executeStreamInflightMax } from '../common/api.ts';
 import { TwopcError } from '../common/errors.ts';
 import { fromStatus } from '../common/grpc-status.ts';
 import type { Pb } from '../common/pb-fields.ts';
@@ -25,6 +26,8 @@ interface OpenStream {
   /** A reply came: the coordinator serves ExecuteStream. */
   answered: boolean;
   broken: boolean;
+  /** Requests written on it and not settled yet. */
+  inFlight: number;
 }
 
 interface Pending {
@@ -113,9 +116,13 @@ export class ExecuteStreamClient {
     if (waiting.length === 0) return;
     if (this.unsupported) return waiting.forEach((p) => this.sendUnary(p));
     const stream = this.stream ?? this.open();
-    for (let i = 0; i < waiting.length; i += executeStreamBatchMax) {
-      const chunk = waiting.slice(i, i + executeStreamBatchMax);
+    const room = Math.max(0, executeStreamInflightMax - stream.inFlight);
+    this.outbox = waiting.slice(room); // waits for replies (settle) to make room
+    const sending = waiting.slice(0, room);
+    for (let i = 0; i < sending.length; i += executeStreamBatchMax) {
+      const chunk = sending.slice(i, i + executeStreamBatchMax);
       for (const p of chunk) p.stream = stream;
+      stream.inFlight += chunk.length;
       stream.call.write({ requests: chunk.map((p) => ({ seq: p.seq, request: p.request })) });
     }
   }
@@ -123,7 +130,7 @@ export class ExecuteStreamClient {
   private open(): OpenStream {
     const { path, requestSerialize, responseDeserialize } = this.method;
     const call = this.client.makeBidiStreamRequest(path, requestSerialize, responseDeserialize);
-    const stream: OpenStream = { call, answered: false, broken: false };
+    const stream: OpenStream = { call, answered: false, broken: false, inFlight: 0 };
     this.stream = stream;
     call.on('data', (batch: Pb) => this.received(stream, batch));
     call.on('error', (err: grpc.ServiceError) => this.broke(stream, err));
@@ -161,6 +168,7 @@ export class ExecuteStreamClient {
       return;
     }
     for (const p of mine) this.settle(p.seq, fromStatus(err, p.options.what));
+    if (this.outbox.length > 0) this.scheduleFlush(); // on a new stream
   }
 
   /** Sends a pending request as a unary Execute, with what is left of its deadline. */
@@ -178,6 +186,10 @@ export class ExecuteStreamClient {
     if (p === undefined) return;
     this.pending.delete(seq);
     clearTimeout(p.timer);
+    if (p.stream !== undefined) {
+      p.stream.inFlight--;
+      if (this.outbox.length > 0) this.scheduleFlush();
+    }
     p.options.signal?.removeEventListener('abort', p.onAbort);
     if (result instanceof TwopcError) p.reject(result);
     else p.resolve(result);

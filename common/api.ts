@@ -16,6 +16,11 @@ export const OUTCOMES = ['COMMITTED', 'ABORTED'] as const;
  * many; the coordinator refuses the ones past it with RESOURCE_EXHAUSTED.
  */
 export const executeStreamBatchMax = 256;
+/**
+ * ExecuteStream: requests one stream may have in flight. The SDK keeps the rest waiting; the
+ * coordinator refuses the ones past it with RESOURCE_EXHAUSTED.
+ */
+export const executeStreamInflightMax = 4_096;
 export type Outcome = (typeof OUTCOMES)[number];
 
 export const TXN_STATES = ['ACTIVE', 'PREPARING', 'COMMITTING', 'COMMITTED', 'ABORTED'] as const;

@@ -12,15 +12,12 @@
  * already taken run to their outcome.
  */
 import type * as grpc from '@grpc/grpc-js';
-import { executeStreamBatchMax } from '../common/api.ts';
+import { executeStreamBatchMax, executeStreamInflightMax } from '../common/api.ts';
 import { TwopcError } from '../common/errors.ts';
 import { toStatus } from '../common/grpc-status.ts';
 import type { Logger } from '../common/log.ts';
 import type { Pb } from '../common/pb-fields.ts';
 import { ReplyStream } from '../common/reply-stream.ts';
-
-/** Requests one stream may have in flight; past it a request is refused with RESOURCE_EXHAUSTED. */
-export const executeStreamInflightMax = 4_096;
 
 /** Runs one decoded-or-not ExecuteRequest, as the unary handler does; rejects with what it would fail with. */
 export type ExecuteOne = (request: unknown) => Promise<Pb>;

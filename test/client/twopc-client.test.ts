@@ -4,6 +4,7 @@
  */
 import { status } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { executeStreamInflightMax } from '../../common/api.ts';
 import { TwopcError } from '../../common/errors.ts';
 import { TransactionAbortedError } from '../../client/transaction-aborted-error.ts';
 import { TwopcClient, transactionRetriesDefault } from '../../client/twopc-client.ts';
@@ -139,6 +140,31 @@ describe.each([
     } finally {
       lost.close();
     }
+  });
+});
+
+describe('execute over ExecuteStream: flow control', () => {
+  it(`keeps at most ${executeStreamInflightMax} calls unanswered at the coordinator; the rest wait in the client`, async () => {
+    client.close();
+    fake.close();
+    fake = await FakeTransactionsServer.start({}, { executeStream: true });
+    client = new TwopcClient(fake.address, { deadlineMs: 60_000 });
+    const held: Array<() => void> = [];
+    fake.handlers.Execute = () => new Promise((resolve) => held.push(() => resolve(committed('t'))));
+    const extra = 5;
+    const calls = Array.from({ length: executeStreamInflightMax + extra }, () => client.execute(transferOps));
+    const arrived = async (n: number) => {
+      for (let i = 0; i < 2_000 && held.length < n; i++) await new Promise((r) => setTimeout(r, 5));
+      await new Promise((r) => setTimeout(r, 50)); // and nothing more arrives
+    };
+    await arrived(executeStreamInflightMax);
+    expect(held.length).toBe(executeStreamInflightMax);
+    held.splice(0).forEach((release) => release());
+    await arrived(extra);
+    expect(held.length).toBe(extra);
+    held.splice(0).forEach((release) => release());
+    const outcomes = await Promise.all(calls);
+    expect(outcomes.every((o) => o.outcome === 'COMMITTED')).toBe(true);
   });
 });
 
