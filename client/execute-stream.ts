@@ -13,6 +13,10 @@
  *
  * A coordinator without ExecuteStream (older, or a test double) answers UNIMPLEMENTED: the requests
  * of that stream are sent again as unary Executes, and so is everything after.
+ *
+ * A stream with nothing in flight for `executeStreamIdleMs` is half-closed (the next call opens a
+ * new one), so a program that never calls `close()` can still exit. `close()` half-closes at once:
+ * calls already written are answered; calls not written yet fail CANCELLED.
  */
 import * as grpc from '@grpc/grpc-js';
 import { executeStreamBatchMax, executeStreamInflightMax } from '../common/api.ts';
@@ -44,6 +48,9 @@ interface Pending {
 
 export type UnaryExecute = (request: Pb, options: CallOptions) => Promise<Pb>;
 
+/** An idle stream (nothing in flight) is half-closed after this long. */
+export const executeStreamIdleMs = 2_000;
+
 export class ExecuteStreamClient {
   private readonly pending = new Map<string, Pending>();
   private outbox: Pending[] = [];
@@ -53,6 +60,7 @@ export class ExecuteStreamClient {
   /** The coordinator answered UNIMPLEMENTED: every request goes unary from now on. */
   private unsupported = false;
   private closed = false;
+  private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly client: grpc.Client,
@@ -97,10 +105,18 @@ export class ExecuteStreamClient {
     });
   }
 
-  /** Half-closes the stream: what is in flight is still answered; new calls are refused. */
+  /** Half-closes the stream: what is in flight is still answered; what is not sent yet, and new calls, fail. */
   close(): void {
+    if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.idleTimer);
+    for (const p of this.outbox.splice(0))
+      this.settle(
+        p.seq,
+        new TwopcError('CANCELLED', `${p.options.what}: the client was closed before sending it`),
+      );
     this.stream?.call.end();
+    this.stream = undefined;
   }
 
   private scheduleFlush(): void {
@@ -111,11 +127,19 @@ export class ExecuteStreamClient {
 
   private flush(): void {
     this.flushScheduled = false;
+    if (this.closed) return;
     const waiting = this.outbox.filter((p) => this.pending.has(p.seq));
     this.outbox = [];
     if (waiting.length === 0) return;
     if (this.unsupported) return waiting.forEach((p) => this.sendUnary(p));
-    const stream = this.stream ?? this.open();
+    let stream: OpenStream;
+    try {
+      stream = this.stream ?? this.open();
+    } catch (err) {
+      // The channel refused to start a call (it was closed): nothing was sent.
+      for (const p of waiting) this.settle(p.seq, fromStatus(err, p.options.what));
+      return;
+    }
     const room = Math.max(0, executeStreamInflightMax - stream.inFlight);
     this.outbox = waiting.slice(room); // waits for replies (settle) to make room
     const sending = waiting.slice(0, room);
@@ -181,6 +205,13 @@ export class ExecuteStreamClient {
     );
   }
 
+  private closeIfIdle(): void {
+    this.idleTimer = undefined;
+    if (this.pending.size > 0 || this.stream === undefined) return;
+    this.stream.call.end(); // the coordinator ends its side; nothing is in flight on it
+    this.stream = undefined;
+  }
+
   private settle(seq: string, result: Pb | TwopcError): void {
     const p = this.pending.get(seq);
     if (p === undefined) return;
@@ -189,6 +220,10 @@ export class ExecuteStreamClient {
     if (p.stream !== undefined) {
       p.stream.inFlight--;
       if (this.outbox.length > 0) this.scheduleFlush();
+    }
+    if (this.pending.size === 0 && this.stream !== undefined && this.idleTimer === undefined) {
+      this.idleTimer = setTimeout(() => this.closeIfIdle(), executeStreamIdleMs);
+      this.idleTimer.unref();
     }
     p.options.signal?.removeEventListener('abort', p.onAbort);
     if (result instanceof TwopcError) p.reject(result);

@@ -35,6 +35,8 @@ export const transactionRetriesDefault = 8;
 export const transactionRetriesMax = 1_000;
 /** transaction(): wait before retry n is random in [1, min(maxMs, baseMs * 2^n)]. */
 export const transactionBackoffDefault: BackoffPolicy = Object.freeze({ baseMs: 5, maxMs: 500 });
+/** The longest delay a Node.js timer takes (about 24.8 days). */
+const timerMsMax = 2 ** 31 - 1;
 /** timeout_ms is a uint32 on the wire. */
 const timeoutMsMax = 0xffffffff;
 
@@ -244,7 +246,9 @@ export class TwopcClient {
   }
 
   private callOptions(what: string, timeoutMs: number, signal?: AbortSignal) {
-    const deadlineMs = Math.max(this.deadlineMs, timeoutMs > 0 ? timeoutMs + deadlineSlackMs : 0);
+    const wanted = Math.max(this.deadlineMs, timeoutMs > 0 ? timeoutMs + deadlineSlackMs : 0);
+    // Timers (Node's and grpc-js's) take at most 2^31-1 ms; a longer one would fire at once.
+    const deadlineMs = Math.min(wanted, timerMsMax);
     return { deadlineMs, what, ...(signal ? { signal } : {}) };
   }
 }

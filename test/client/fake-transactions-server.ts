@@ -55,18 +55,30 @@ export class FakeTransactionsServer {
     }
     if (options.executeStream) {
       implementation.ExecuteStream = (call: grpc.ServerDuplexStream<Pb, Pb>) => {
+        // Like the coordinator: after the client half-closes, the replies owed are sent, then the end.
+        let owed = 0;
+        let ending = false;
+        const endIfDone = () => {
+          if (ending && owed === 0 && !call.writableEnded) call.end();
+        };
         call.on('data', (batch: Pb) => {
           fake.streamMessages++;
           for (const item of batch.requests as Pb[]) {
+            owed++;
             void fake.answer('Execute', item.request as Pb, (err, response) => {
+              owed--;
               const reply = err
                 ? { seq: item.seq, error: { code: err.code, message: err.details } }
                 : { seq: item.seq, response };
               if (!call.writableEnded) call.write({ replies: [reply] });
+              endIfDone();
             });
           }
         });
-        call.on('end', () => call.end());
+        call.on('end', () => {
+          ending = true;
+          endIfDone();
+        });
       };
     }
     fake.server.addService(loadServices().transactions.service, implementation);

@@ -2,12 +2,18 @@
  * The SDK against a scripted Transactions server (real gRPC, real proto): request encoding,
  * response decoding, error mapping, deadlines, and transaction()'s retry rules.
  */
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { executeStreamInflightMax } from '../../common/api.ts';
 import { TwopcError } from '../../common/errors.ts';
 import { TransactionAbortedError } from '../../client/transaction-aborted-error.ts';
 import { TwopcClient, transactionRetriesDefault } from '../../client/twopc-client.ts';
+import { ROOT } from '../helpers/cli.ts';
 import { FakeStatus, FakeTransactionsServer, NEVER, aborted, committed } from './fake-transactions-server.ts';
 
 let fake: FakeTransactionsServer;
@@ -34,6 +40,11 @@ async function rejection(promise: Promise<unknown>): Promise<TwopcError> {
   return err as TwopcError;
 }
 
+/** transferOps with plain numbers, to pass to a child process as JSON. */
+const transferOpsWire = [
+  { shard: 'shard-a', table: 'accounts', kind: 'ADD', key: { id: 1 }, values: { balance: -10 } },
+  { shard: 'shard-b', table: 'accounts', kind: 'ADD', key: { id: 1 }, values: { balance: 10 } },
+];
 const transferOps = [
   { shard: 'shard-a', table: 'accounts', kind: 'ADD', key: { id: 1n }, values: { balance: -10n } },
   { shard: 'shard-b', table: 'accounts', kind: 'ADD', key: { id: 1n }, values: { balance: 10 } },
@@ -143,12 +154,15 @@ describe.each([
   });
 });
 
-describe('execute over ExecuteStream: flow control', () => {
-  it(`keeps at most ${executeStreamInflightMax} calls unanswered at the coordinator; the rest wait in the client`, async () => {
+describe('execute over ExecuteStream: flow control and closing', () => {
+  beforeEach(async () => {
     client.close();
     fake.close();
     fake = await FakeTransactionsServer.start({}, { executeStream: true });
     client = new TwopcClient(fake.address, { deadlineMs: 60_000 });
+  });
+
+  it(`keeps at most ${executeStreamInflightMax} calls unanswered at the coordinator; the rest wait in the client`, async () => {
     const held: Array<() => void> = [];
     fake.handlers.Execute = () => new Promise((resolve) => held.push(() => resolve(committed('t'))));
     const extra = 5;
@@ -165,6 +179,55 @@ describe('execute over ExecuteStream: flow control', () => {
     held.splice(0).forEach((release) => release());
     const outcomes = await Promise.all(calls);
     expect(outcomes.every((o) => o.outcome === 'COMMITTED')).toBe(true);
+  });
+
+  it('close() answers calls already sent and fails calls not sent yet with CANCELLED, both ways', async () => {
+    const held: Array<() => void> = [];
+    fake.handlers.Execute = () => new Promise((resolve) => held.push(() => resolve(committed('sent'))));
+    // First call: the stream is not open yet when close() comes.
+    const early = client.execute(transferOps);
+    client.close();
+    expect((await rejection(early)).code).toBe('CANCELLED');
+    // Then on an open stream: one call in flight, one queued in the same turn as close().
+    client = new TwopcClient(fake.address, { deadlineMs: 60_000 });
+    const sent = client.execute(transferOps);
+    for (let i = 0; i < 400 && held.length === 0; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(held.length).toBe(1);
+    const queued = rejection(client.execute(transferOps));
+    client.close();
+    held.splice(0).forEach((release) => release());
+    expect((await sent).txnId).toBe('sent');
+    expect((await queued).code).toBe('CANCELLED');
+    expect(fake.count('Execute')).toBe(1);
+  });
+
+  it('a timeout of the largest uint32 does not expire the call at once', async () => {
+    const result = await client.execute(transferOps, { timeoutMs: 0xffffffff });
+    expect(result.outcome).toBe('COMMITTED');
+  });
+
+  it('a program that never calls close() still exits once its calls are answered', async () => {
+    const script = path.join(mkdtempSync(path.join(tmpdir(), 'twopc-sdk-exit-')), 'no-close.mts');
+    writeFileSync(
+      script,
+      [
+        `import { TwopcClient } from ${JSON.stringify(path.join(ROOT, 'client', 'twopc-client.ts'))};`,
+        `const client = new TwopcClient(${JSON.stringify(fake.address)});`,
+        `const r = await client.execute(${JSON.stringify(transferOpsWire)});`,
+        `console.log(r.outcome);`,
+      ].join('\n'),
+    );
+    // Not spawnSync: the fake server in this process must keep answering meanwhile.
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { cwd: ROOT });
+    let stdout = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
+    const [code, signal] = (await once(child, 'exit')) as [number | null, NodeJS.Signals | null];
+    clearTimeout(killer);
+    rmSync(path.dirname(script), { recursive: true, force: true });
+    expect(stdout.trim()).toBe('COMMITTED');
+    expect(signal).toBeNull(); // not killed after 30 s: it exited by itself
+    expect(code).toBe(0);
   });
 });
 
