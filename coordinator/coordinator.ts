@@ -6,6 +6,7 @@
  *   two-phase-commit.ts / one-phase-commit.ts / prepare.ts / decision.ts   the protocol
  *   commit-delivery.ts / decision-sender.ts                                phase two, re-drive
  *   in-doubt-sweep.ts                                                      orphaned prepares: presumed abort
+ *   txn-lifecycle.ts                                                       a transaction's life in memory
  *   idempotency.ts   interactive.ts   txn-resolution.ts   txn-listing.ts   the rest of the API
  *   maintenance.ts   txn-table.ts   config.ts   metrics.ts
  *
@@ -21,7 +22,7 @@ import type { ParticipantClient, QueryResult, ReadResult } from '../common/proto
 import type { Row, SqlValue } from '../common/value.ts';
 import { resolveCoordinatorConfig, type CoordinatorConfig } from './config.ts';
 import type { DecisionLog, DecisionRecord } from './decision-log.ts';
-import { IdempotencyKeys, recordKeyedOutcome, runWithIntent } from './idempotency.ts';
+import { IdempotencyKeys } from './idempotency.ts';
 import { InDoubtSweep, type SweepRound } from './in-doubt-sweep.ts';
 import { InteractiveTxns } from './interactive.ts';
 import { CoordinatorMetrics, type MetricsSnapshot } from './metrics.ts';
@@ -35,12 +36,11 @@ import {
 import { startMaintenance } from './maintenance.ts';
 import { createProtocolContext, type ProtocolContext } from './protocol-context.ts';
 import { runQuery } from './query.ts';
-import { Transaction } from './transaction.ts';
-import { isTxnId, TxnIdGenerator, type EntropySource } from './txn-id.ts';
+import { isTxnId, type EntropySource } from './txn-id.ts';
+import { TxnLifecycle } from './txn-lifecycle.ts';
 import { listTransactions } from './txn-listing.ts';
-import { TxnResolver, awaitOutcome } from './txn-resolution.ts';
+import { TxnResolver } from './txn-resolution.ts';
 import { TxnTable } from './txn-table.ts';
-import { runProtocol } from './two-phase-commit.ts';
 
 export interface CoordinatorOptions {
   /** Stable per process instance, e.g. 'c1'; sent in every Prepare. */
@@ -75,15 +75,14 @@ export class Coordinator {
   private readonly ctx: ProtocolContext;
   private readonly metricsState = new CoordinatorMetrics();
   private readonly stopper = new AbortController();
-  private readonly ids: TxnIdGenerator;
   private readonly table: TxnTable;
   private readonly keys: IdempotencyKeys;
   private readonly interactive: InteractiveTxns;
   private readonly resolver: TxnResolver;
+  private readonly lifecycle: TxnLifecycle;
   private readonly sweepState: InDoubtSweep;
   private readonly validation: ValidationContext;
   private readonly commitWrites = new Set<Promise<unknown>>();
-  private readonly commits = new Map<string, Promise<TxnOutcome>>();
   private readonly loops: Promise<void>[] = [];
   private closing: Promise<void> | undefined;
 
@@ -91,7 +90,6 @@ export class Coordinator {
     if (options.coordinatorId === '') throw invalidArgument('coordinator: coordinatorId is empty');
     if (options.participants.size === 0) throw invalidArgument('coordinator: no participants');
     this.config = resolveCoordinatorConfig(options.config);
-    this.ids = new TxnIdGenerator(options.txnIdEntropy);
     const clock = options.clock ?? systemClock;
     this.table = new TxnTable(this.config.activeTxnsMax, this.config.recentTxnsMax);
     // Every participant call listens on the stop signal while it runs. Calls in flight are bounded by
@@ -125,6 +123,14 @@ export class Coordinator {
       resolveRecord: (r, waitMs) => this.resolver.outcomeOfRecord(r, waitMs),
     });
     this.interactive = new InteractiveTxns(this.ctx, this.validation, this.table);
+    this.lifecycle = new TxnLifecycle({
+      ctx: this.ctx,
+      table: this.table,
+      keys: this.keys,
+      interactive: this.interactive,
+      resolver: this.resolver,
+      txnIdEntropy: options.txnIdEntropy,
+    });
     this.sweepState = new InDoubtSweep({
       ctx: this.ctx,
       inMemory: (txnId) => this.table.get(txnId),
@@ -178,14 +184,7 @@ export class Coordinator {
     if (!Array.isArray(input.ops) || input.ops.length === 0)
       throw invalidArgument('no ops: a transaction needs at least one op');
     validateOps(input.ops, this.validation);
-    const plan = planTransaction(input.ops, new Map());
-    const key = input.idempotencyKey;
-    if (key === '') return runProtocol(this.ctx, this.newTxn(timeoutMs, '', false), plan);
-    return this.keys.run(key, timeoutMs, undefined, (bind) => {
-      const txn = this.newTxn(timeoutMs, key, false);
-      bind(txn);
-      return runWithIntent(this.ctx, txn, plan, (r) => this.resolver.outcomeOfRecord(r, timeoutMs));
-    });
+    return this.lifecycle.execute(planTransaction(input.ops, new Map()), timeoutMs, input.idempotencyKey);
   }
 
   begin(input: { timeoutMs: number; idempotencyKey: string }): { txnId: string } {
@@ -201,7 +200,7 @@ export class Coordinator {
       });
     }
     this.interactive.checkCapacity();
-    const txn = this.newTxn(timeoutMs, key, true);
+    const txn = this.lifecycle.create(timeoutMs, key, true);
     this.interactive.add(txn);
     if (key !== '') this.keys.claim(key, txn);
     return { txnId: txn.id };
@@ -221,20 +220,8 @@ export class Coordinator {
   async commit(txnId: string): Promise<TxnOutcome> {
     this.checkOpen();
     const taken = this.interactive.takeForCommit(txnId);
-    if (taken === undefined) return this.outcomeOf(txnId);
-    const { txn, plan } = taken;
-    const waitMs = Math.max(1, txn.deadlineMs - this.ctx.clock.nowMs());
-    const run =
-      txn.idempotencyKey === ''
-        ? runProtocol(this.ctx, txn, plan)
-        : this.keys.run(txn.idempotencyKey, waitMs, txn, (bind) => {
-            bind(txn);
-            return runWithIntent(this.ctx, txn, plan, (r) => this.resolver.outcomeOfRecord(r, waitMs));
-          });
-    this.commits.set(txnId, run);
-    const forget = () => this.commits.delete(txnId);
-    run.then(forget, forget);
-    return run;
+    if (taken === undefined) return this.lifecycle.outcomeOf(txnId);
+    return this.lifecycle.commit(taken.txn, taken.plan);
   }
 
   async abort(txnId: string): Promise<'ABORTED' | 'COMMITTED'> {
@@ -246,7 +233,7 @@ export class Coordinator {
         return 'ABORTED';
       }
       // A commit is decided, or the one-phase participant holds the decision: wait for it.
-      return (await awaitOutcome(this.ctx, txn, this.undecidedWaitMs())).outcome;
+      return (await this.lifecycle.awaitDecision(txn)).outcome;
     }
     const record = await this.ctx.log.get(txnId);
     if (record === undefined) throw notFound(`no transaction ${txnId}`);
@@ -305,66 +292,5 @@ export class Coordinator {
       throw new TwopcError('UNAVAILABLE', 'the coordinator is shutting down', {
         hint: 'retry on another coordinator',
       });
-  }
-
-  private newTxn(timeoutMs: number, idempotencyKey: string, interactive: boolean): Transaction {
-    this.table.checkCapacity();
-    const now = this.ctx.clock.nowMs();
-    const txn = new Transaction({
-      id: this.ids.next(now),
-      startedAtMs: now,
-      deadlineMs: now + timeoutMs,
-      idempotencyKey,
-      interactive,
-    });
-    this.table.add(txn);
-    txn.settled
-      .then((outcome) => this.onSettled(txn, outcome))
-      .catch((err: unknown) =>
-        this.ctx.logger.error('bookkeeping after a decision failed', {
-          txnId: txn.id,
-          error: describeError(err),
-        }),
-      );
-    return txn;
-  }
-
-  /** Bookkeeping once a transaction is decided: metrics, the recent window, the keyed outcome record. */
-  private onSettled(txn: Transaction, outcome: TxnOutcome): void {
-    const { metrics, log, logger } = this.ctx;
-    if (outcome.outcome === 'COMMITTED') metrics.committed++;
-    else metrics.countAbort(outcome.abortReason ?? 'UNAVAILABLE');
-    if (txn.invalid) metrics.invalid++;
-    this.table.finish(txn);
-    this.interactive.forget(txn.id);
-    if (txn.idempotencyKey === '') return;
-    // The key stays held in memory until the outcome is in the log, so a retry never reads it early.
-    recordKeyedOutcome(log, txn, outcome)
-      .catch((err: unknown) =>
-        logger.warn('recording a keyed outcome failed; a retry will ask the shards', {
-          txnId: txn.id,
-          error: describeError(err),
-        }),
-      )
-      .finally(() => this.keys.release(txn));
-  }
-
-  /** Commit on a transaction that is not open: its outcome, however it ended. */
-  private async outcomeOf(txnId: string): Promise<TxnOutcome> {
-    const running = this.commits.get(txnId);
-    if (running !== undefined) return running;
-    const txn = this.table.get(txnId);
-    if (txn !== undefined) return awaitOutcome(this.ctx, txn, this.undecidedWaitMs());
-    const record = await this.ctx.log.get(txnId);
-    if (record !== undefined) return this.resolver.outcomeOfRecord(record, this.config.outcomeProbeWaitMs);
-    throw notFound(
-      `no transaction ${txnId}`,
-      'Begin first; finished transactions are remembered for a while only',
-    );
-  }
-
-  /** How long a caller waits for a decision someone else is making (a prepare, then an Abort's ack). */
-  private undecidedWaitMs(): number {
-    return this.config.prepareTimeoutMs + this.config.outcomeProbeWaitMs;
   }
 }

@@ -1,22 +1,13 @@
 /**
  * Group commit at the participant. Prepares and decisions that arrive in the same event-loop turn,
- * from any Session stream or unary call, are queued and written together: by ONE
- * `store.decideAndPrepare` call when both kinds are waiting (one SQLite transaction, one fsync), else
- * by ONE `store.decideBatch` and ONE `store.prepareBatch` call (one each). The store gives every
- * prepare its own savepoint, so one NO does not sink the others; a shared call that fails as a whole
- * is redone as the two separate batches, which isolate the message at fault.
+ * from any Session stream or unary call, are queued and written together by one flush
+ * (flush-writer.ts: both kinds in one local transaction and one fsync when the store can, a failing
+ * message isolated, results delivered from the flush or, with sync WAL shipping, held until the
+ * replica has them).
  *
  * The flush runs in a setImmediate, after the poll phase has delivered every message that was ready.
  * better-sqlite3 is synchronous, so whatever arrives while a batch is being written waits in the
  * socket and forms the next batch: the batch size grows with load without any timer.
- *
- * Results are delivered synchronously from the flush (the `settle` callbacks), so a Session can
- * coalesce every reply one flush produced into one ParticipantBatch.
- *
- * With sync WAL shipping (a `durability` gate), a flush's votes and acks are written the same way
- * but held: they are delivered together, from one gate callback, once the replica holds the WAL
- * segment that contains them — or, if it does not confirm in time, as UNAVAILABLE. A YES vote is
- * then a promise that survives the loss of the shard's disk (DESIGN.md, invariant 2).
  */
 import { assert } from '../common/assert.ts';
 import { TwopcError } from '../common/errors.ts';
@@ -24,20 +15,14 @@ import type { Logger } from '../common/log.ts';
 import { silentLogger } from '../common/log.ts';
 import type { Ack, DecisionMessage, PrepareMessage, Vote } from '../common/protocol.ts';
 import { decideBatchMax, prepareBatchMax } from './config.ts';
-
-/** The parts of ShardStore the batcher drives. */
-export interface BatchStore {
-  prepareBatch(messages: readonly PrepareMessage[]): Vote[];
-  decideBatch(messages: readonly DecisionMessage[]): Ack[];
-  /**
-   * Optional: both kinds in one local transaction (one fsync instead of two). Throws, having written
-   * nothing, if any message fails the batch; the batcher then writes the two batches separately.
-   */
-  decideAndPrepare?(
-    decisions: readonly DecisionMessage[],
-    prepares: readonly PrepareMessage[],
-  ): { readonly acks: Ack[]; readonly votes: Vote[] };
-}
+import {
+  FlushWriter,
+  type BatchStore,
+  type Durability,
+  type Entry,
+  type FlushStats,
+  type Settle,
+} from './flush-writer.ts';
 
 export interface BatcherConfig {
   /**
@@ -57,64 +42,20 @@ export const BATCHER_DEFAULTS: BatcherConfig = Object.freeze({
   queuedMessagesMax: 8192,
 });
 
-export type Settled<T> =
-  { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown };
-export type Settle<T> = (result: Settled<T>) => void;
-
-/** Delivers one held result: as written, or failed with the gate's error. */
-type Release = (gateError: unknown) => void;
-
-interface Entry<M, R> {
-  readonly message: M;
-  readonly settle: Settle<R>;
-}
-
-/**
- * Holds deliveries until what is committed locally is in the replica (participant/wal/durability-gate.ts).
- * `hold` calls `release()` once durable or `release(error)` if not in time; it never throws.
- */
-export interface Durability {
-  hold(release: (error?: unknown) => void): void;
-  /** Resolves when nothing is held. */
-  idle(): Promise<void>;
-}
-
-export interface BatcherStats {
+export interface BatcherStats extends FlushStats {
   /** Store calls made (prepareBatch + decideBatch). */
   readonly batches: number;
-  readonly prepares: number;
-  readonly decisions: number;
-  readonly prepareBatches: number;
-  readonly decisionBatches: number;
-  /** The largest batch written so far. */
-  readonly batchMessagesPeak: number;
-  /** Flushes whose decisions and prepares shared one local transaction. */
-  readonly sharedFlushes: number;
-  /** Sync replication: flushes whose results were held for the replica, and how many of those failed. */
-  readonly heldFlushes: number;
-  readonly heldFailures: number;
 }
 
 export class Batcher {
-  private readonly store: BatchStore;
   private readonly config: BatcherConfig;
-  private readonly logger: Logger;
   private readonly durability: Durability | undefined;
+  private readonly writer: FlushWriter;
   private prepares: Entry<PrepareMessage, Vote>[] = [];
   private decisions: Entry<DecisionMessage, Ack>[] = [];
   private flushScheduled = false;
   private closed = false;
   private idleWaiters: Array<() => void> = [];
-  private counters = {
-    prepares: 0,
-    decisions: 0,
-    prepareBatches: 0,
-    decisionBatches: 0,
-    batchMessagesPeak: 0,
-    sharedFlushes: 0,
-    heldFlushes: 0,
-    heldFailures: 0,
-  };
 
   constructor(options: {
     store: BatchStore;
@@ -123,7 +64,6 @@ export class Batcher {
     /** Sync WAL shipping: hold every vote and ack until the replica has it. Without it, deliver at once. */
     durability?: Durability;
   }) {
-    this.store = options.store;
     this.durability = options.durability;
     this.config = Object.freeze({ ...BATCHER_DEFAULTS, ...options.config });
     assert(this.config.batchMessagesMax >= 1, 'batchMessagesMax >= 1');
@@ -135,7 +75,11 @@ export class Batcher {
       this.config.queuedMessagesMax >= this.config.batchMessagesMax,
       'queuedMessagesMax >= batchMessagesMax',
     );
-    this.logger = options.logger ?? silentLogger;
+    this.writer = new FlushWriter({
+      store: options.store,
+      logger: options.logger ?? silentLogger,
+      durability: options.durability,
+    });
   }
 
   /** Queues a prepare; `settle` is called from the flush that writes it (or at once if refused). */
@@ -161,7 +105,7 @@ export class Batcher {
   }
 
   stats(): BatcherStats {
-    const c = this.counters;
+    const c = this.writer.stats();
     return { ...c, batches: c.prepareBatches + c.decisionBatches };
   }
 
@@ -208,191 +152,19 @@ export class Batcher {
   }
 
   /**
-   * Writes one batch of each kind, in one local transaction when the store can. Decisions go first:
-   * a commit or abort releases locks that a prepare in the same flush may need, so it is better
-   * voted on after them.
+   * Writes up to `batchMessagesMax` messages of each kind (flush-writer.ts), then schedules the next
+   * flush if more are queued, else wakes whoever waits in `idle()`.
    */
   private flush(): void {
     this.flushScheduled = false;
     const decisions = this.decisions.splice(0, this.config.batchMessagesMax);
     const prepares = this.prepares.splice(0, this.config.batchMessagesMax);
-    // Without a gate, results are delivered as they are written; with one, after both writes.
-    const held: Release[] | undefined = this.durability === undefined ? undefined : [];
-    if (decisions.length > 0 && prepares.length > 0 && this.writeShared(decisions, prepares, held)) {
-      this.counters.decisionBatches++;
-      this.counters.decisions += decisions.length;
-      this.counters.prepareBatches++;
-      this.counters.prepares += prepares.length;
-    } else {
-      this.writeApart(decisions, prepares, held);
-    }
-    if (this.durability !== undefined && held !== undefined && held.length > 0)
-      this.holdUntilDurable(this.durability, held);
-    this.counters.batchMessagesPeak = Math.max(
-      this.counters.batchMessagesPeak,
-      decisions.length,
-      prepares.length,
-    );
+    this.writer.write(decisions, prepares);
     if (this.prepares.length > 0 || this.decisions.length > 0) {
       this.flushScheduled = true;
       setImmediate(() => this.flush());
     } else {
       for (const wake of this.idleWaiters.splice(0)) wake();
-    }
-  }
-
-  private writeApart(
-    decisions: readonly Entry<DecisionMessage, Ack>[],
-    prepares: readonly Entry<PrepareMessage, Vote>[],
-    held: Release[] | undefined,
-  ): void {
-    if (decisions.length > 0) {
-      this.counters.decisionBatches++;
-      this.counters.decisions += decisions.length;
-      this.write(decisions, (ms) => this.store.decideBatch(ms), 'decideBatch', held);
-    }
-    if (prepares.length > 0) {
-      this.counters.prepareBatches++;
-      this.counters.prepares += prepares.length;
-      this.write(prepares, (ms) => this.store.prepareBatch(ms), 'prepareBatch', held);
-    }
-  }
-
-  /**
-   * Both kinds in one store call, if the store can. False when it cannot or the call failed (it
-   * then wrote nothing): the caller writes them apart, which isolates a failing message.
-   */
-  private writeShared(
-    decisions: readonly Entry<DecisionMessage, Ack>[],
-    prepares: readonly Entry<PrepareMessage, Vote>[],
-    held: Release[] | undefined,
-  ): boolean {
-    const shared = this.store.decideAndPrepare;
-    if (shared === undefined) return false;
-    let acks: Ack[];
-    let votes: Vote[];
-    try {
-      ({ acks, votes } = shared.call(
-        this.store,
-        decisions.map((e) => e.message),
-        prepares.map((e) => e.message),
-      ));
-    } catch (error) {
-      this.logger.debug('shared flush failed; writing decisions and prepares apart', {
-        error: error instanceof Error ? error.message : String(error),
-      });
-      return false;
-    }
-    assert(
-      acks.length === decisions.length && votes.length === prepares.length,
-      `decideAndPrepare returned ${acks.length}/${votes.length} results for ${decisions.length}/${prepares.length} messages`,
-    );
-    this.counters.sharedFlushes++;
-    this.settleWritten(decisions, acks, 'decideAndPrepare', held);
-    this.settleWritten(prepares, votes, 'decideAndPrepare', held);
-    return true;
-  }
-
-  /**
-   * One store call for the batch. If it throws (an I/O error, a bug), its SQLite transaction rolled
-   * back as a whole, so each message is retried alone: one poisonous message fails only itself.
-   * Written results go to `held` when given (sync replication); a failure wrote nothing, so it is
-   * delivered at once either way.
-   */
-  private write<M extends { txnId: string }, R extends { txnId: string }>(
-    batch: readonly Entry<M, R>[],
-    call: (messages: readonly M[]) => R[],
-    what: string,
-    held: Release[] | undefined,
-  ): void {
-    const results = this.attempt(batch, call, what);
-    if (results.ok) {
-      this.settleWritten(batch, results.value, what, held);
-      return;
-    }
-    if (batch.length === 1) {
-      this.deliver(batch[0] as Entry<M, R>, results);
-      return;
-    }
-    this.logger.warn(`${what} failed for a batch; retrying its messages one by one`, {
-      messages: batch.length,
-      error: results.error instanceof Error ? results.error.message : String(results.error),
-    });
-    for (const entry of batch) this.write([entry], call, what, held);
-  }
-
-  /** Delivers written results (to `held` when a durability gate holds them). */
-  private settleWritten<M extends { txnId: string }, R extends { txnId: string }>(
-    batch: readonly Entry<M, R>[],
-    values: readonly R[],
-    what: string,
-    held: Release[] | undefined,
-  ): void {
-    batch.forEach((entry, i) => {
-      const value = values[i] as R;
-      assert(
-        value.txnId === entry.message.txnId,
-        `${what} result ${i} is for ${value.txnId}, not ${entry.message.txnId}`,
-      );
-      const result: Settled<R> = { ok: true, value };
-      if (held === undefined) this.deliver(entry, result);
-      else
-        held.push((gateError) =>
-          this.deliver(entry, gateError === undefined ? result : { ok: false, error: gateError }),
-        );
-    });
-  }
-
-  /**
-   * Delivers a flush's results together once the gate releases them: from one callback, so a
-   * Session still sends them as one ParticipantBatch. On a gate failure each one fails as UNAVAILABLE:
-   * its local commit stands (and is shipped when the replica is back), but the promise it makes to
-   * the coordinator cannot be given yet. A failed YES makes the coordinator abort; a failed commit
-   * ack makes it re-send the decision (idempotent).
-   */
-  private holdUntilDurable(durability: Durability, held: readonly Release[]): void {
-    this.counters.heldFlushes++;
-    durability.hold((error) => {
-      if (error !== undefined) {
-        this.counters.heldFailures++;
-        this.logger.warn('the replica did not confirm a flush in time; its votes and acks fail', {
-          deliveries: held.length,
-          error,
-        });
-      }
-      for (const release of held) release(error);
-    });
-  }
-
-  /** A throwing settle callback is a bug in its caller; it must not stop the rest of the batch. */
-  private deliver<M, R>(entry: Entry<M, R>, result: Settled<R>): void {
-    try {
-      entry.settle(result);
-    } catch (err) {
-      this.logger.error('batch result callback threw', { error: err, stack: (err as Error)?.stack });
-    }
-  }
-
-  private attempt<M extends { txnId: string }, R extends { txnId: string }>(
-    batch: readonly Entry<M, R>[],
-    call: (messages: readonly M[]) => R[],
-    what: string,
-  ): Settled<R[]> {
-    try {
-      const results = call(batch.map((e) => e.message));
-      assert(
-        results.length === batch.length,
-        `${what} returned ${results.length} results for ${batch.length} messages`,
-      );
-      batch.forEach((e, i) =>
-        assert(
-          results[i]?.txnId === e.message.txnId,
-          `${what} result ${i} is for ${results[i]?.txnId}, not ${e.message.txnId}`,
-        ),
-      );
-      return { ok: true, value: results };
-    } catch (error) {
-      return { ok: false, error };
     }
   }
 }

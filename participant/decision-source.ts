@@ -27,7 +27,7 @@ import { TwopcError, describeError } from '../common/errors.ts';
 import { fromStatus } from '../common/grpc-status.ts';
 import { CHANNEL_OPTIONS, loadServices } from '../common/proto.ts';
 import type { Peer } from '../common/protocol.ts';
-import type { CoordinatorAnswer, DecisionSource, PeerAnswer } from './in-doubt-resolver.ts';
+import type { CoordinatorAnswer, DecisionSource, PeerAnswer } from './decision-lookup.ts';
 import { coordinatorAddressesMax, splitCoordinatorAddresses } from './coordinator-addresses.ts';
 
 /**

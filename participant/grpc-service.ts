@@ -27,7 +27,8 @@ import type { Logger } from '../common/log.ts';
 import type { InDoubtTxn, QueryResult, ReadResult, TableInfo, TxnStateInfo } from '../common/protocol.ts';
 import type { Row, SqlValue } from '../common/value.ts';
 import { ReplyStream } from '../common/reply-stream.ts';
-import type { BatchStore, Batcher, Settled } from './batcher.ts';
+import type { Batcher } from './batcher.ts';
+import type { BatchStore, Settled } from './flush-writer.ts';
 
 /** What the service needs of ShardStore (participant/shard-store.ts). */
 export interface ServedStore extends BatchStore {

@@ -3,24 +3,13 @@
  *
  * A prepared transaction normally hears its decision within milliseconds. One that stays PREPARED
  * past `inDoubtAfterMs` (a crash, a lost message, a participant restored or restarted) is looked
- * up: first at the coordinator, which knows (COMMIT is logged; no record means abort); while the
- * coordinator is unreachable, at the peers named in the prepare (cooperative termination), all
- * asked at once:
- *   - a peer that COMMITTED proves the decision was COMMIT (and wins over any other answer);
- *   - a peer that ABORTED (voted NO, or was told abort) proves it was not COMMIT;
- *   - a peer that never saw the transaction is asked to abort it, which leaves a tombstone there: it
- *     can then never vote YES, so the coordinator can never decide COMMIT, and abort is safe;
- *   - a peer that is itself PREPARED knows nothing.
- * A coordinator that answers "still deciding" is believed: the peers cannot know more than it does.
- * Locks stay held the whole time: nothing is released until a decision is known. A transaction
- * nobody could answer for is asked about again after a capped, jittered, growing backoff.
+ * up: at the coordinator, else at the peers named in the prepare (decision-lookup.ts). Locks stay
+ * held the whole time: nothing is released until a decision is known. A transaction nobody could
+ * answer for is asked about again after a capped, jittered, growing backoff.
  *
  * The decision is applied through `store.decide`, which in the participant server is the Batcher's
  * (the same group-commit path, and failpoints, as a decision from the coordinator). Applying a
  * decision twice is harmless: decisions are idempotent at the shard.
- *
- * No transport here: DecisionSource is implemented over gRPC in decision-source.ts and by fakes in
- * tests and the simulator.
  */
 import { backoffDelayMs, type BackoffPolicy } from '../common/backoff.ts';
 import { resolvedEpoch } from './epoch-fence.ts';
@@ -29,34 +18,8 @@ import { systemClock } from '../common/clock.ts';
 import { describeError, invalidArgument } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
 import { silentLogger } from '../common/log.ts';
-import type { Ack, DecisionMessage, InDoubtTxn, LocalState, Peer } from '../common/protocol.ts';
-
-/** What the coordinator says about a transaction. */
-export type CoordinatorAnswer =
-  | { readonly kind: 'COMMIT'; readonly decisionSeq: bigint }
-  | { readonly kind: 'ABORT' }
-  /** Still deciding (the transaction is live at the coordinator): ask again later. */
-  | { readonly kind: 'PENDING' };
-
-/** A peer's state for the transaction, and its decision sequence number if it committed. */
-export interface PeerAnswer {
-  readonly state: LocalState;
-  readonly decisionSeq: bigint;
-}
-
-/**
- * How a participant learns outcomes. Every method rejects when its target cannot be reached or
- * cannot say; a rejection is never read as an answer.
- */
-export interface DecisionSource {
-  /** Absent when this participant has no coordinator address configured. */
-  askCoordinator?(txnId: string): Promise<CoordinatorAnswer>;
-  /**
-   * A peer's state for the transaction. A peer that never saw it must write a tombstone first
-   * (atomically with the lookup) and answer ABORTED: that is what makes an abort safe.
-   */
-  askPeer(peer: Peer, txnId: string): Promise<PeerAnswer>;
-}
+import type { Ack, DecisionMessage, InDoubtTxn } from '../common/protocol.ts';
+import { findDecision, type DecisionSource } from './decision-lookup.ts';
 
 /** The parts of the participant the resolver needs: the shard store's list, the batcher's decide. */
 export interface ResolvableStore {
@@ -94,11 +57,6 @@ export const IN_DOUBT_RESOLVER_DEFAULTS: InDoubtResolverConfig = Object.freeze({
 });
 
 export type Resolution = 'COMMIT' | 'ABORT' | 'UNKNOWN';
-
-type Found =
-  | { readonly kind: 'COMMIT'; readonly decisionSeq: bigint; readonly via: string }
-  | { readonly kind: 'ABORT'; readonly via: string }
-  | { readonly kind: 'UNKNOWN' };
 
 export interface InDoubtResolverStats {
   readonly scans: number;
@@ -188,7 +146,7 @@ export class InDoubtResolver {
 
   /** Finds the outcome of one transaction and applies it locally if found. */
   async resolve(txn: InDoubtTxn): Promise<Resolution> {
-    const found = await this.findDecision(txn);
+    const found = await findDecision(this.source, this.logger, txn);
     if (found.kind === 'UNKNOWN') return 'UNKNOWN';
     const commit = found.kind === 'COMMIT';
     const ack = await this.store.decide({
@@ -253,61 +211,6 @@ export class InDoubtResolver {
     if (this.retries.size === 0) return;
     const live = new Set(inDoubt.map((t) => t.txnId));
     for (const txnId of this.retries.keys()) if (!live.has(txnId)) this.retries.delete(txnId);
-  }
-
-  private async findDecision(txn: InDoubtTxn): Promise<Found> {
-    if (this.source.askCoordinator) {
-      try {
-        const answer = await this.source.askCoordinator(txn.txnId);
-        if (answer.kind === 'COMMIT')
-          return { kind: 'COMMIT', decisionSeq: answer.decisionSeq, via: 'coordinator' };
-        if (answer.kind === 'ABORT') return { kind: 'ABORT', via: 'coordinator' };
-        return { kind: 'UNKNOWN' }; // alive and still deciding: peers cannot know more
-      } catch (err) {
-        this.logger.debug('coordinator cannot answer; asking peers', {
-          txnId: txn.txnId,
-          error: describeError(err),
-        });
-      }
-    }
-    return this.askPeers(txn);
-  }
-
-  private async askPeers(txn: InDoubtTxn): Promise<Found> {
-    const answers = await Promise.all(
-      txn.peers.map((peer) =>
-        this.source.askPeer(peer, txn.txnId).then(
-          (answer) => ({ peer, answer }),
-          (err: unknown) => {
-            this.logger.debug('peer cannot answer', {
-              txnId: txn.txnId,
-              peer: peer.shard,
-              error: describeError(err),
-            });
-            return undefined;
-          },
-        ),
-      ),
-    );
-    const committed = answers.find((a) => a?.answer.state === 'COMMITTED');
-    const aborted = answers.find((a) => a?.answer.state === 'ABORTED');
-    if (committed && aborted) {
-      // COMMITTED anywhere proves the decision was COMMIT (it needs every YES); the ABORTED peer
-      // broke its promise (a heuristic abort, a restore that lost its state). Follow the decision.
-      this.logger.error('peers disagree on an in-doubt transaction: one of them broke atomicity', {
-        txnId: txn.txnId,
-        committedAt: committed.peer.shard,
-        abortedAt: aborted.peer.shard,
-      });
-    }
-    if (committed)
-      return {
-        kind: 'COMMIT',
-        decisionSeq: committed.answer.decisionSeq,
-        via: `peer ${committed.peer.shard}`,
-      };
-    if (aborted) return { kind: 'ABORT', via: `peer ${aborted.peer.shard}` };
-    return { kind: 'UNKNOWN' };
   }
 
   private scheduleRetry(txn: InDoubtTxn, now: number): void {

@@ -8,7 +8,7 @@ import type { TxnView } from '../../common/api.ts';
 import { TwopcError } from '../../common/errors.ts';
 import type { Peer } from '../../common/protocol.ts';
 import { coordinatorAnswerFromView, decisionQueryTimeoutMs } from '../../participant/decision-source.ts';
-import type { CoordinatorAnswer, DecisionSource, PeerAnswer } from '../../participant/in-doubt-resolver.ts';
+import type { CoordinatorAnswer, DecisionSource, PeerAnswer } from '../../participant/decision-lookup.ts';
 import { COORDINATOR_NODE } from './incarnation.ts';
 import type { SimNetwork } from './network.ts';
 import type { NodeClock } from './node-clock.ts';

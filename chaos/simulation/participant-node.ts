@@ -26,11 +26,8 @@ import type {
 import type { Random } from '../../common/random.ts';
 import type { Row, SqlValue } from '../../common/value.ts';
 import { BATCHER_DEFAULTS } from '../../participant/batcher.ts';
-import {
-  InDoubtResolver,
-  type DecisionSource,
-  type InDoubtResolverStats,
-} from '../../participant/in-doubt-resolver.ts';
+import type { DecisionSource } from '../../participant/decision-lookup.ts';
+import { InDoubtResolver, type InDoubtResolverStats } from '../../participant/in-doubt-resolver.ts';
 import { ShardStore } from '../../participant/shard-store.ts';
 import type { SimEvent } from './event-queue.ts';
 import { Incarnation } from './incarnation.ts';

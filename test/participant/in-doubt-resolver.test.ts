@@ -10,13 +10,11 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TwopcError } from '../../common/errors.ts';
 import type { Peer, ShardOp } from '../../common/protocol.ts';
 import { Batcher } from '../../participant/batcher.ts';
+import type { CoordinatorAnswer, DecisionSource, PeerAnswer } from '../../participant/decision-lookup.ts';
 import {
   InDoubtResolver,
   resolveInDoubtResolverConfig,
-  type CoordinatorAnswer,
-  type DecisionSource,
   type InDoubtResolverConfig,
-  type PeerAnswer,
 } from '../../participant/in-doubt-resolver.ts';
 import { ShardStore } from '../../participant/shard-store.ts';
 import { ManualClock, SCHEMA, abortMsg, commitMsg, internalRows, noOf, op, prepareMsg } from './helpers.ts';

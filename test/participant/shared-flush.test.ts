@@ -7,7 +7,8 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AssertionError } from '../../common/assert.ts';
 import type { Ack, DecisionMessage, PrepareMessage, ShardOp, Vote } from '../../common/protocol.ts';
-import { Batcher, type BatchStore } from '../../participant/batcher.ts';
+import { Batcher } from '../../participant/batcher.ts';
+import type { BatchStore } from '../../participant/flush-writer.ts';
 import {
   abortMsg,
   commitMsg,

@@ -14,7 +14,8 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { TwopcError } from '../../common/errors.ts';
 import type { Ack, DecisionMessage, PrepareMessage, Vote } from '../../common/protocol.ts';
-import { Batcher, type Durability, type Settled } from '../../participant/batcher.ts';
+import { Batcher } from '../../participant/batcher.ts';
+import type { Durability, Settled } from '../../participant/flush-writer.ts';
 import { ShardStore } from '../../participant/shard-store.ts';
 import { tempDir } from '../wal/helpers.ts';
 
