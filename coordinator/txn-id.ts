@@ -2,7 +2,9 @@
  * Transaction ids: `tx_` + 12 hex digits of wall-clock ms + 20 hex digits (80 bits) of cryptographic
  * randomness. Unique across coordinators and restarts without coordination (a collision needs two ids
  * in the same millisecond with the same 80 random bits), and time-ordered, so sorting ids sorts
- * transactions by start time and ListTransactions can page by id.
+ * transactions by start time and ListTransactions can page by id. Within one millisecond a generator
+ * does not draw again: it adds 1 to the previous id's random part (as ULID's monotonic mode does), so
+ * one coordinator's ids are strictly increasing in the order it made them, not only by millisecond.
  *
  * The random part comes from `crypto.randomFillSync` (in blocks) unless the caller injects a source: the
  * deterministic simulator (chaos/simulation/) passes a seeded one, so a seed replays the same ids,
@@ -41,18 +43,42 @@ function pooledEntropy(): EntropySource {
 
 export class TxnIdGenerator {
   private lastMs = 0;
+  /** The random part of the last id, big-endian; incremented for the next id in the same ms. */
+  private lastRandom: Uint8Array | undefined;
 
   /** `entropy` defaults to pooled crypto randomness; only a simulation should pass a seeded one. */
   constructor(private readonly entropy: EntropySource = pooledEntropy()) {}
 
   /** `nowMs` is the coordinator's clock; a clock stepping backwards never makes ids go backwards. */
   next(nowMs: number): string {
-    this.lastMs = Math.max(this.lastMs, Math.floor(nowMs));
+    const ms = Math.floor(nowMs);
+    let random: Uint8Array;
+    if (ms > this.lastMs || this.lastRandom === undefined) {
+      this.lastMs = Math.max(this.lastMs, ms);
+      random = Uint8Array.from(this.entropy(randomBytesPerId));
+    } else if (increment(this.lastRandom)) {
+      random = this.lastRandom;
+    } else {
+      // 2^80 ids in one millisecond: move to the next one, as if the clock had.
+      this.lastMs++;
+      random = Uint8Array.from(this.entropy(randomBytesPerId));
+    }
+    this.lastRandom = random;
     const time = this.lastMs.toString(16).padStart(timestampHexDigits, '0');
-    const random = this.entropy(randomBytesPerId);
-    const hex = Buffer.isBuffer(random) ? random.toString('hex') : Buffer.from(random).toString('hex');
-    return `tx_${time}${hex}`;
+    return `tx_${time}${Buffer.from(random.buffer, random.byteOffset, random.byteLength).toString('hex')}`;
   }
+}
+
+/** Adds 1 to a big-endian number in place; false (and all zeros) when it overflowed. */
+function increment(bytes: Uint8Array): boolean {
+  for (let i = bytes.length - 1; i >= 0; i--) {
+    if (bytes[i] !== 0xff) {
+      bytes[i] = (bytes[i] as number) + 1;
+      return true;
+    }
+    bytes[i] = 0;
+  }
+  return false;
 }
 
 /** True for a string shaped like an id this coordinator could have made. */

@@ -1,6 +1,6 @@
 /**
  * How a participant learns the outcome of an in-doubt transaction over gRPC (the DecisionSource of
- * in-doubt-resolver.ts):
+ * decision-lookup.ts, used by in-doubt-resolver.ts):
  *
  * - the coordinator (or, with several replicas, the first that answers), through the public
  *   `twopc.v1.Transactions/GetTransaction`. A transaction the

@@ -1,5 +1,5 @@
 /**
- * A participant's DecisionSource (participant/in-doubt-resolver.ts) over the simulated network: it
+ * A participant's DecisionSource (participant/decision-lookup.ts) over the simulated network: it
  * asks the coordinator (GetTransaction, mapped exactly as the gRPC source maps it) and its peers
  * (GetTxnState with abort_if_unknown), each question with the gRPC source's deadline in the
  * participant's virtual time. One source per participant incarnation.
