@@ -83,8 +83,13 @@ describe('coordinator on a Redis decision log', () => {
       // the restarted coordinator took over its previous incarnation (a claim takes one more, for its
       // messages: coordinator/replicas.ts).
       expect(existsSync(path.join(cluster.dataDir, 'coordinator', 'decisions.db'))).toBe(false);
+      // The claim comes once the old incarnation's lease has expired (up to its TTL after the kill);
+      // on a fast run everything above can settle before that.
+      const stderr = () => cluster?.processes.get('coordinator')?.stderr ?? '';
+      await until('the restarted coordinator to take over its old lease', phaseWaitMsMax, () =>
+        stderr().includes('took over a coordinator replica'),
+      );
       expect(redis.cli('GET', '{twopc}:epoch')).toBe('3');
-      expect(cluster.processes.get('coordinator')?.stderr).toContain('took over a coordinator replica');
       const log = await RedisDecisionLog.open(redis.url, { mode: 'read-only' });
       try {
         const logged = await log.list({ statuses: ['COMMITTED'], afterTxnId: '', limit: 10_000 });
