@@ -69,10 +69,10 @@ export class ExecuteStreamClient {
   ) {}
 
   execute(request: Pb, options: CallOptions): Promise<Pb> {
-    if (this.unsupported) return this.unary(request, options);
     const { signal, what } = options;
-    if (signal?.aborted) return Promise.reject(cancelled(what));
     if (this.closed) return Promise.reject(new TwopcError('CANCELLED', `${what}: the client is closed`));
+    if (this.unsupported) return this.unary(request, options);
+    if (signal?.aborted) return Promise.reject(cancelled(what));
     return new Promise<Pb>((resolve, reject) => {
       const seq = String(this.nextSeq++);
       const onAbort = () => this.settle(seq, cancelled(what));
