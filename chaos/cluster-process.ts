@@ -2,14 +2,15 @@
  * One process of the chaos cluster (the coordinator or a participant), started through the CLI
  * (`cli/bin.mjs`) as often as the nemesis likes, always on the port it got the first time.
  *
- * Every lifecycle step (start, kill, pause, continue, heal) runs in a queue of its own, so an automatic
- * restart after a crash and a nemesis action never race. A process that exits without being asked to
+ * Every lifecycle step (start, kill, pause, continue, heal) runs in one queue (process-lifecycle.ts), so
+ * an automatic restart after a crash and a nemesis action never race. A process that exits without being asked to
  * (a crash failpoint firing, or a crash: a bug) is reported through `onUnexpectedExit` and started again,
  * clean, after `crashRestartDelayMs`.
  */
 import { appendFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PauseWatchdog, killEvenIfStopped } from './pause.ts';
+import { killEvenIfStopped } from './pause.ts';
+import { ProcessLifecycle, type ProcessState } from './process-lifecycle.ts';
 import { SupervisedProcess, describeExit } from '../cli/supervised-process.ts';
 
 /** tsx compiles on the first start; on a busy 2-core machine that takes a while. */
@@ -19,7 +20,7 @@ export const crashRestartDelayMs = 300;
 /** Attempts at starting a process (a port may still be held for a moment after a kill). */
 export const startAttemptsMax = 3;
 
-export type ProcessState = 'running' | 'paused' | 'down';
+export type { ProcessState };
 
 /** A process exit the nemesis did not cause with a kill. */
 export interface ProcessExit {
@@ -47,7 +48,6 @@ export interface ClusterProcessOptions {
 
 export class ClusterProcess {
   readonly name: string;
-  state: ProcessState = 'down';
   /** 0 until the first start (then the kernel's choice, kept for every restart). */
   port = 0;
   /** Times started (restarts included). */
@@ -62,18 +62,20 @@ export class ClusterProcess {
   /** Between spawning and the serving line: an exit then is a failed start, not a crash. */
   #starting = false;
   #failpointExits = 0;
-  /** The SIGCONT watchdog of the current pause (it leads its own process group). */
-  readonly #watchdog = new PauseWatchdog();
-  #queue: Promise<unknown> = Promise.resolve();
+  readonly #life = new ProcessLifecycle(() => this.#proc?.pid);
 
   constructor(options: ClusterProcessOptions) {
     this.name = options.name;
     this.#options = options;
   }
 
+  get state(): ProcessState {
+    return this.#life.state;
+  }
+
   /** Starts it (killing the running incarnation first, if any) with `env` on top of the usual. */
   start(env: Readonly<Record<string, string>> = {}): Promise<void> {
-    return this.#serial(async () => {
+    return this.#life.serial(async () => {
       await this.#kill();
       await this.#launch(env);
     });
@@ -81,23 +83,18 @@ export class ClusterProcess {
 
   /** SIGKILL: no shutdown code runs. */
   kill(): Promise<void> {
-    return this.#serial(() => this.#kill());
+    return this.#life.serial(() => this.#kill());
   }
 
   /** SIGSTOP for at most `boundMs`: a detached watchdog sends SIGCONT then, whatever happens to us. */
   pause(boundMs: number): Promise<void> {
-    return this.#serial(async () => {
-      const pid = this.#proc?.pid;
-      if (this.state !== 'running' || pid === undefined) return;
-      this.#watchdog.stop(pid, boundMs);
-      this.state = 'paused';
-    });
+    return this.#life.pause(boundMs);
   }
 
   /** Back to normal: continued if paused, restarted clean if failpoints are armed, started if down. */
   heal(): Promise<void> {
-    return this.#serial(async () => {
-      this.#continue();
+    return this.#life.serial(async () => {
+      this.#life.continue();
       if (this.armedFailpoints !== undefined) await this.#kill();
       if (this.state === 'down') await this.#launch({});
     });
@@ -108,48 +105,34 @@ export class ClusterProcess {
     this.#stopping = true;
     const proc = this.#proc;
     if (!proc) return;
-    this.#continue();
+    this.#life.continue();
     this.#exitRequested = true;
     await proc.stop(timeoutMs);
-    this.state = 'down';
+    this.#life.state = 'down';
   }
 
   /** Synchronous last resort: SIGCONT and SIGKILL by PID; nothing is started after this. */
   killNow(): void {
     this.#stopping = true;
-    this.#watchdog.end();
+    this.#life.watchdog.end();
     const pid = this.#proc?.pid;
     if (pid === undefined || this.#proc?.exitStatus !== undefined) return;
     this.#exitRequested = true;
     killEvenIfStopped(pid);
   }
 
-  /** Runs `fn` after every earlier lifecycle step of this process. */
-  #serial(fn: () => Promise<void>): Promise<void> {
-    const next = this.#queue.then(fn);
-    this.#queue = next.catch(() => {});
-    return next;
-  }
-
-  #continue(): void {
-    const pid = this.#proc?.pid;
-    if (this.state !== 'paused' || pid === undefined) return;
-    this.#watchdog.resume(pid);
-    this.state = 'running';
-  }
-
   async #kill(): Promise<void> {
     this.armedFailpoints = undefined;
-    this.#watchdog.end();
+    this.#life.watchdog.end();
     const proc = this.#proc;
     if (!proc || proc.exitStatus !== undefined) {
-      this.state = 'down';
+      this.#life.state = 'down';
       return;
     }
     this.#exitRequested = true;
     proc.kill();
     await proc.exited;
-    this.state = 'down';
+    this.#life.state = 'down';
   }
 
   async #launch(env: Readonly<Record<string, string>>): Promise<void> {
@@ -206,13 +189,13 @@ export class ClusterProcess {
       this.#starting = false;
     }
     this.port = Number(address.slice(address.lastIndexOf(':') + 1));
-    this.state = 'running';
+    this.#life.state = 'running';
     this.#options.onServing(address);
   }
 
   #onExited(proc: SupervisedProcess, status: string): void {
     if (this.#proc !== proc) return;
-    this.state = 'down';
+    this.#life.state = 'down';
     if (this.#exitRequested || this.#stopping) return;
     const fired = /failpoint (\S+) fired/.exec(proc.tail());
     if (fired) this.#failpointExits++;
@@ -229,9 +212,11 @@ export class ClusterProcess {
     });
     if (this.#starting) return;
     // Started clean again, after every step queued before (a nemesis action waits behind this one).
-    void this.#serial(async () => {
-      await sleep(crashRestartDelayMs);
-      if (this.state === 'down' && this.#proc === proc) await this.#launch({});
-    }).catch(() => {});
+    void this.#life
+      .serial(async () => {
+        await sleep(crashRestartDelayMs);
+        if (this.state === 'down' && this.#proc === proc) await this.#launch({});
+      })
+      .catch(() => {});
   }
 }

@@ -6,13 +6,14 @@
  *
  * The port is picked below the kernel's ephemeral range: a port freed there stays free while the
  * service is down (a port from the ephemeral range is soon reused by some outgoing connection, and the
- * restart would fail with EADDRINUSE). Every lifecycle step runs in one queue, as in cluster-process.ts;
- * a pause comes with a detached watchdog that sends SIGCONT even if the harness dies.
+ * restart would fail with EADDRINUSE). Its state, step queue and pauses are process-lifecycle.ts's, as
+ * for the cluster's own processes.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, openSync, readFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { PauseWatchdog, killEvenIfStopped } from './pause.ts';
+import { killEvenIfStopped } from './pause.ts';
+import { ProcessLifecycle, type ProcessState } from './process-lifecycle.ts';
 import { canConnect, canListen } from '../common/ports.ts';
 
 /** How long a service may take to accept connections (redis replays its AOF first). */
@@ -23,8 +24,6 @@ const connectPollMs = 50;
 /** Random ports tried below the ephemeral range before giving up. */
 const portAttemptsMax = 40;
 const portMin = 10_000;
-
-export type ServiceState = 'running' | 'paused' | 'down';
 
 export interface ServiceSpec {
   readonly name: string;
@@ -38,16 +37,14 @@ export interface ServiceSpec {
 
 export class ServiceProcess {
   readonly name: string;
-  state: ServiceState = 'down';
   /** Times started (restarts included). */
   starts = 0;
   readonly #spec: ServiceSpec;
   readonly #port: number;
   #child: ChildProcess | undefined;
   #exited: Promise<void> = Promise.resolve();
-  readonly #watchdog = new PauseWatchdog();
+  readonly #life = new ProcessLifecycle(() => this.#child?.pid);
   #stopping = false;
-  #queue: Promise<unknown> = Promise.resolve();
 
   private constructor(spec: ServiceSpec, port: number) {
     this.name = spec.name;
@@ -58,8 +55,12 @@ export class ServiceProcess {
   /** Picks its port and starts it. */
   static async start(spec: ServiceSpec): Promise<ServiceProcess> {
     const service = new ServiceProcess(spec, await restartablePort());
-    await service.#serial(() => service.#launch());
+    await service.#life.serial(() => service.#launch());
     return service;
+  }
+
+  get state(): ProcessState {
+    return this.#life.state;
   }
 
   get port(): number {
@@ -72,23 +73,18 @@ export class ServiceProcess {
 
   /** SIGKILL; it stays down until heal(). */
   kill(): Promise<void> {
-    return this.#serial(() => this.#kill());
+    return this.#life.serial(() => this.#kill());
   }
 
   /** SIGSTOP for at most `boundMs` (a detached watchdog sends SIGCONT then, whatever happens to us). */
   pause(boundMs: number): Promise<void> {
-    return this.#serial(async () => {
-      const pid = this.#child?.pid;
-      if (this.state !== 'running' || pid === undefined) return;
-      this.#watchdog.stop(pid, boundMs);
-      this.state = 'paused';
-    });
+    return this.#life.pause(boundMs);
   }
 
   /** Continued if paused, started again (same port, same directory) if down. */
   heal(): Promise<void> {
-    return this.#serial(async () => {
-      this.#continue();
+    return this.#life.serial(async () => {
+      this.#life.continue();
       if (this.state === 'down') await this.#launch();
     });
   }
@@ -96,46 +92,33 @@ export class ServiceProcess {
   /** SIGCONT then SIGTERM; SIGKILL after `timeoutMs`. Nothing is started after this. */
   async stop(timeoutMs: number): Promise<void> {
     this.#stopping = true;
-    await this.#queue;
-    this.#continue();
+    await this.#life.drained();
+    this.#life.continue();
     const child = this.#child;
     if (child === undefined || this.state === 'down') return;
     child.kill('SIGTERM');
     const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
     await this.#exited;
     clearTimeout(timer);
-    this.state = 'down';
+    this.#life.state = 'down';
   }
 
   /** Synchronous last resort: SIGCONT and SIGKILL by PID. */
   killNow(): void {
     this.#stopping = true;
-    this.#watchdog.end();
+    this.#life.watchdog.end();
     const pid = this.#child?.pid;
     if (pid === undefined || this.state === 'down') return;
     killEvenIfStopped(pid);
   }
 
-  #serial(fn: () => Promise<void>): Promise<void> {
-    const next = this.#queue.then(fn);
-    this.#queue = next.catch(() => {});
-    return next;
-  }
-
-  #continue(): void {
-    const pid = this.#child?.pid;
-    if (this.state !== 'paused' || pid === undefined) return;
-    this.#watchdog.resume(pid);
-    this.state = 'running';
-  }
-
   async #kill(): Promise<void> {
-    this.#watchdog.end();
+    this.#life.watchdog.end();
     const child = this.#child;
     if (child === undefined || this.state === 'down') return;
     child.kill('SIGKILL');
     await this.#exited;
-    this.state = 'down';
+    this.#life.state = 'down';
   }
 
   async #launch(): Promise<void> {
@@ -170,12 +153,12 @@ export class ServiceProcess {
     this.#exited = new Promise((resolve) => {
       child.once('close', (code, signal) => {
         status = signal ?? `exit code ${code}`;
-        if (this.#child === child) this.state = 'down';
+        if (this.#child === child) this.#life.state = 'down';
         resolve();
       });
       child.once('error', (err) => {
         status = `spawn failed: ${err.message}`;
-        if (this.#child === child) this.state = 'down';
+        if (this.#child === child) this.#life.state = 'down';
         resolve();
       });
     });
@@ -191,7 +174,7 @@ export class ServiceProcess {
       }
       await sleep(connectPollMs);
     }
-    this.state = 'running';
+    this.#life.state = 'running';
   }
 }
 
