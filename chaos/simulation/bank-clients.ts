@@ -15,17 +15,13 @@
  */
 import type { TxnOutcome } from '../../common/api.ts';
 import { describeError } from '../../common/errors.ts';
-import type { Random } from '../../common/random.ts';
-import type { Coordinator } from '../../coordinator/coordinator.ts';
 import { BANK_READ_F, BANK_TRANSFER_F, type Balances, type Transfer } from '../checkers/bank.ts';
 import type { CommitRecord } from '../checkers/durability.ts';
-import { HistoryRecorder, type CompletionType, type Op } from '../history.ts';
+import type { CompletionType } from '../history.ts';
 import type { BankLedger } from './bank-ledger.ts';
-import type { CoordinatorNode } from './coordinator-node.ts';
-import { COORDINATOR_NODE, Incarnation } from './incarnation.ts';
-import { ConnectionRefusedError, type SimNetwork } from './network.ts';
-import { NodeClock } from './node-clock.ts';
-import type { Scheduler } from './scheduler.ts';
+import { ConnectionRefusedError } from './network.ts';
+import type { NodeClock } from './node-clock.ts';
+import { SimClients, type SimClientsOptions } from './sim-clients.ts';
 
 /** Transfers move 1..this: big enough that overdrafts (NO votes) happen, small enough that most pass. */
 const transferAmountMax = 40;
@@ -34,49 +30,20 @@ const readShare = 0.15;
 const sameShardShare = 0.2;
 /** Conflict retries of one full read. */
 const readRetries = 5;
-/** A client's deadline beyond the transaction's timeout, as the SDK gives the coordinator to answer. */
-const clientSlackMs = 2_000;
-/** Think time between ops, and the pause after one that did not succeed (virtual ms). */
-const thinkMsMax = 10;
-const failurePauseMs = { min: 20, max: 200 } as const;
 /** Lanes re-sending unknown transfers after the heal. */
 const settleLanes = 2;
 
-export interface BankClientsOptions {
+export interface BankClientsOptions extends SimClientsOptions {
   readonly ledger: BankLedger;
-  readonly scheduler: Scheduler;
-  readonly network: SimNetwork;
-  readonly coordinator: CoordinatorNode;
-  readonly random: Random;
-  readonly clients: number;
-  readonly opsMax: number;
-  readonly txnTimeoutMs: number;
-  readonly seed: number;
 }
 
-export class BankClients {
-  readonly history: HistoryRecorder;
+export class BankClients extends SimClients<BankClientsOptions> {
   /** Every transfer invoked, by id, with what its invocations add up to (ok wins, then fail). */
   private readonly transfers = new Map<string, { transfer: Transfer; outcome: CompletionType }>();
-  private readonly clocks: NodeClock[];
   private nextTransfer = 0;
-  private invoked = 0;
 
-  constructor(private readonly o: BankClientsOptions) {
-    this.history = new HistoryRecorder(() => o.scheduler.elapsedUs / 1000);
-    this.clocks = Array.from(
-      { length: o.clients + settleLanes },
-      (_, i) => new NodeClock(o.scheduler, new Incarnation(`client-${i}`, 1)),
-    );
-  }
-
-  get ops(): readonly Op[] {
-    return this.history.ops;
-  }
-
-  /** Runs every client until `opsMax` ops were invoked in all; resolves when the last one completed. */
-  async run(): Promise<void> {
-    await Promise.all(this.clocks.slice(0, this.o.clients).map((clock, i) => this.client(clock, i)));
+  constructor(o: BankClientsOptions) {
+    super(o, settleLanes);
   }
 
   /** Re-sends every transfer of unknown outcome with its idempotency key. */
@@ -103,18 +70,10 @@ export class BankClients {
     }));
   }
 
-  private async client(clock: NodeClock, index: number): Promise<void> {
-    const r = this.o.random;
-    let process = index;
-    while (this.invoked < this.o.opsMax) {
-      this.invoked++;
-      const type =
-        r.next() < readShare
-          ? await this.read(clock, process)
-          : await this.transfer(clock, process, this.newTransfer());
-      if (type === 'info') process += this.o.clients;
-      await clock.sleep(type === 'ok' ? r.int(0, thinkMsMax) : r.int(failurePauseMs.min, failurePauseMs.max));
-    }
+  protected step(clock: NodeClock, process: number): Promise<CompletionType> {
+    return this.o.random.next() < readShare
+      ? this.read(clock, process)
+      : this.transfer(clock, process, this.newTransfer());
   }
 
   private newTransfer(): Transfer {
@@ -209,14 +168,5 @@ export class BankClients {
       accounts.flatMap((a, i) => (rows[i]?.found ? [[a.name, Number(rows[i]?.row.balance)]] : [])),
     );
     return { kind: 'ok', balances };
-  }
-
-  private call<T>(clock: NodeClock, what: string, fn: (c: Coordinator) => T | Promise<T>): Promise<T> {
-    const deadlineMs = this.o.txnTimeoutMs + clientSlackMs;
-    return this.o.network.call(clock, COORDINATOR_NODE, what, deadlineMs, () => fn(this.o.coordinator.api()));
-  }
-
-  private maxProcess(): number {
-    return this.history.ops.reduce((m, op) => Math.max(m, op.process), 0);
   }
 }

@@ -13,37 +13,20 @@
  */
 import type { ClientOp } from '../../common/api.ts';
 import { describeError } from '../../common/errors.ts';
-import type { Random } from '../../common/random.ts';
-import type { Coordinator } from '../../coordinator/coordinator.ts';
 import type { CommitRecord } from '../checkers/durability.ts';
 import { LIST_APPEND_F, type MicroOp } from '../checkers/list-append.ts';
-import { HistoryRecorder, type CompletionType, type Op } from '../history.ts';
+import type { CompletionType, Op } from '../history.ts';
 import { ListAppendKeys, applyMicroOps, parseList, type ListWrite } from '../workloads/list-append-keys.ts';
-import type { CoordinatorNode } from './coordinator-node.ts';
-import { COORDINATOR_NODE, Incarnation } from './incarnation.ts';
-import { ConnectionRefusedError, type SimNetwork } from './network.ts';
-import { NodeClock } from './node-clock.ts';
-import type { Scheduler } from './scheduler.ts';
+import { ConnectionRefusedError } from './network.ts';
+import type { NodeClock } from './node-clock.ts';
+import { SimClients, failurePauseMs, type SimClientsOptions } from './sim-clients.ts';
 
-/** A client's deadline beyond the transaction's timeout, as the SDK gives the coordinator to answer. */
-const clientSlackMs = 2_000;
-/** Think time between ops, and the pause after one that did not succeed (virtual ms). */
-const thinkMsMax = 10;
-const failurePauseMs = { min: 20, max: 200 } as const;
 /** Keys per final-read transaction, and its attempts (a final read can meet a leftover conflict). */
 const finalReadKeysMax = 16;
 const finalReadAttempts = 5;
 
-export interface ListAppendClientsOptions {
+export interface ListAppendClientsOptions extends SimClientsOptions {
   readonly shards: readonly string[];
-  readonly scheduler: Scheduler;
-  readonly network: SimNetwork;
-  readonly coordinator: CoordinatorNode;
-  readonly random: Random;
-  readonly clients: number;
-  readonly opsMax: number;
-  readonly txnTimeoutMs: number;
-  readonly seed: number;
 }
 
 interface TxnRecord {
@@ -53,30 +36,14 @@ interface TxnRecord {
   txnId: string | undefined;
 }
 
-export class ListAppendClients {
-  readonly history: HistoryRecorder;
+export class ListAppendClients extends SimClients<ListAppendClientsOptions> {
   readonly keys: ListAppendKeys;
   private readonly records: TxnRecord[] = [];
-  private readonly clocks: NodeClock[];
   private nextLabel = 0;
-  private invoked = 0;
 
-  constructor(private readonly o: ListAppendClientsOptions) {
-    this.history = new HistoryRecorder(() => o.scheduler.elapsedUs / 1000);
+  constructor(o: ListAppendClientsOptions) {
+    super(o, 1); // one more clock for settle
     this.keys = new ListAppendKeys(o.shards);
-    this.clocks = Array.from(
-      { length: o.clients + 1 },
-      (_, i) => new NodeClock(o.scheduler, new Incarnation(`client-${i}`, 1)),
-    );
-  }
-
-  get ops(): readonly Op[] {
-    return this.history.ops;
-  }
-
-  /** Runs every client until `opsMax` transactions were invoked in all. */
-  async run(): Promise<void> {
-    await Promise.all(this.clocks.slice(0, this.o.clients).map((clock, i) => this.client(clock, i)));
   }
 
   /** Looks up every unknown transaction, then reads every key once more; returns the lookups made. */
@@ -92,7 +59,7 @@ export class ListAppendClients {
         // Still unknown: the durability checker accepts all or nothing.
       }
     }
-    let process = this.ops.reduce((m, op) => Math.max(m, op.process), 0) + 1;
+    let process = this.maxProcess() + 1;
     const keys = this.keys.usedKeys();
     for (let i = 0; i < keys.length; i += finalReadKeysMax) {
       const ops: MicroOp[] = keys.slice(i, i + finalReadKeysMax).map((k) => ['r', k, null]);
@@ -119,15 +86,8 @@ export class ListAppendClients {
     );
   }
 
-  private async client(clock: NodeClock, index: number): Promise<void> {
-    const r = this.o.random;
-    let process = index;
-    while (this.invoked < this.o.opsMax) {
-      this.invoked++;
-      const type = await this.txn(clock, process, this.keys.nextTxn(r));
-      if (type === 'info') process += this.o.clients;
-      await clock.sleep(type === 'ok' ? r.int(0, thinkMsMax) : r.int(failurePauseMs.min, failurePauseMs.max));
-    }
+  protected step(clock: NodeClock, process: number): Promise<CompletionType> {
+    return this.txn(clock, process, this.keys.nextTxn(this.o.random));
   }
 
   private async txn(clock: NodeClock, process: number, ops: readonly MicroOp[]): Promise<CompletionType> {
@@ -177,11 +137,6 @@ export class ListAppendClients {
     record.outcome = type;
     this.history.complete(op, type, value, error);
     return type;
-  }
-
-  private call<T>(clock: NodeClock, what: string, fn: (c: Coordinator) => T | Promise<T>): Promise<T> {
-    const deadlineMs = this.o.txnTimeoutMs + clientSlackMs;
-    return this.o.network.call(clock, COORDINATOR_NODE, what, deadlineMs, () => fn(this.o.coordinator.api()));
   }
 }
 
