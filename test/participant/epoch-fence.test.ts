@@ -8,15 +8,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { DecisionMessage, ShardOp } from '../../common/protocol.ts';
 import { resolvedEpoch } from '../../participant/epoch-fence.ts';
-import { commitTxn, internalRows, op, openHarness, prepareOne, type Harness } from './helpers.ts';
+import { internalRows, op, openAccountsHarness, prepareOne, type Harness } from './helpers.ts';
 
 let h: Harness;
 beforeEach(() => {
-  h = openHarness();
-  commitTxn(h, 'setup', [
-    op('INSERT', 'accounts', { id: 1n }, { owner: 'ann', balance: 10n }),
-    op('INSERT', 'accounts', { id: 2n }, { owner: 'bob', balance: 10n }),
-  ]);
+  h = openAccountsHarness();
 });
 afterEach(() => h.cleanup());
 

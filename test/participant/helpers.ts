@@ -92,6 +92,16 @@ export function openHarness(schemaSql = SCHEMA): Harness {
   return h;
 }
 
+/** A harness whose shard holds accounts 1 (ann) and 2 (bob) with balance 10 each, committed. */
+export function openAccountsHarness(): Harness {
+  const h = openHarness();
+  commitTxn(h, 'setup', [
+    op('INSERT', 'accounts', { id: 1n }, { owner: 'ann', balance: 10n }),
+    op('INSERT', 'accounts', { id: 2n }, { owner: 'bob', balance: 10n }),
+  ]);
+  return h;
+}
+
 /** Every row of every table in the file, in a stable order, as text. */
 export function dumpFile(file: string): string {
   const db = new Database(file, { readonly: true });

@@ -9,18 +9,14 @@ import {
   internalRows,
   noOf,
   op,
-  openHarness,
+  openAccountsHarness,
   prepareOne,
   type Harness,
 } from './helpers.ts';
 
 let h: Harness;
 beforeEach(() => {
-  h = openHarness();
-  commitTxn(h, 'setup', [
-    op('INSERT', 'accounts', { id: 1n }, { owner: 'ann', balance: 10n }),
-    op('INSERT', 'accounts', { id: 2n }, { owner: 'bob', balance: 10n }),
-  ]);
+  h = openAccountsHarness();
 });
 afterEach(() => h.cleanup());
 

@@ -14,7 +14,7 @@ import {
   internalRows,
   noOf,
   op,
-  openHarness,
+  openAccountsHarness,
   prepareMsg,
   prepareOne,
   type Harness,
@@ -22,11 +22,7 @@ import {
 
 let h: Harness;
 beforeEach(() => {
-  h = openHarness();
-  commitTxn(h, 'setup', [
-    op('INSERT', 'accounts', { id: 1n }, { owner: 'ann', balance: 10n }),
-    op('INSERT', 'accounts', { id: 2n }, { owner: 'bob', balance: 10n }),
-  ]);
+  h = openAccountsHarness();
 });
 afterEach(() => {
   configureFailpoints('');

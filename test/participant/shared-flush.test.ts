@@ -9,24 +9,11 @@ import { AssertionError } from '../../common/assert.ts';
 import type { Ack, DecisionMessage, PrepareMessage, ShardOp, Vote } from '../../common/protocol.ts';
 import { Batcher } from '../../participant/batcher.ts';
 import type { BatchStore } from '../../participant/flush-writer.ts';
-import {
-  abortMsg,
-  commitMsg,
-  commitTxn,
-  noOf,
-  op,
-  openHarness,
-  prepareMsg,
-  type Harness,
-} from './helpers.ts';
+import { abortMsg, commitMsg, noOf, op, openAccountsHarness, prepareMsg, type Harness } from './helpers.ts';
 
 let h: Harness;
 beforeEach(() => {
-  h = openHarness();
-  commitTxn(h, 'setup', [
-    op('INSERT', 'accounts', { id: 1n }, { owner: 'ann', balance: 10n }),
-    op('INSERT', 'accounts', { id: 2n }, { owner: 'bob', balance: 10n }),
-  ]);
+  h = openAccountsHarness();
 });
 afterEach(() => h.cleanup());
 
