@@ -21,9 +21,10 @@ import {
   txnTimeoutMs,
   until,
 } from '../recovery/recovery-cluster.ts';
-import { checkShards, readAll } from '../recovery/shard-files.ts';
+import { checkShards } from '../recovery/shard-files.ts';
 import { learnKeyedOutcomes, startWorkload, summarize } from '../recovery/transfer-workload.ts';
 import { RedisServer } from './redis-server.ts';
+import { settledOnRedis } from './settled.ts';
 
 /** Commits to see between two faults, so each fault lands mid-load. */
 const commitsPerPhase = 25;
@@ -39,17 +40,8 @@ afterAll(async () => {
   await redis?.cleanup();
 });
 
-/** Nothing pending, locked or PREPARED on any shard, and no COMMIT without END in the Redis log. */
-async function settled(): Promise<boolean> {
-  for (const snap of readAll(cluster as Cluster).values())
-    if (snap.pendingRows > 0 || snap.locks > 0 || snap.prepared.length > 0) return false;
-  const log = await RedisDecisionLog.open((redis as RedisServer).url, { mode: 'read-only' });
-  try {
-    return (await log.unfinished(0n, 1)).length === 0;
-  } finally {
-    await log.close();
-  }
-}
+/** Nothing pending, locked or PREPARED on any shard, and no COMMIT without END in the log. */
+const settled = (): Promise<boolean> => settledOnRedis(cluster as Cluster, (redis as RedisServer).url);
 
 describe('coordinator on a Redis decision log', () => {
   it('survives SIGKILL of the coordinator and of Redis under load: no acknowledged commit lost, total conserved', async () => {

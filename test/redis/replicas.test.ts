@@ -25,7 +25,7 @@ import {
   txnTimeoutMs,
   until,
 } from '../recovery/recovery-cluster.ts';
-import { checkShards, readAll, txnStateInFile } from '../recovery/shard-files.ts';
+import { checkShards, txnStateInFile } from '../recovery/shard-files.ts';
 import {
   learnKeyedOutcomes,
   startWorkload,
@@ -34,6 +34,7 @@ import {
 } from '../recovery/transfer-workload.ts';
 import { runCli } from '../helpers/cli.ts';
 import { RedisServer } from './redis-server.ts';
+import { settledOnRedis } from './settled.ts';
 
 /** Short leases so a takeover happens within a test: named, and passed as the real flags. */
 const leaseTtlMs = 1_500;
@@ -83,16 +84,7 @@ function client(name: string): RawClient {
 }
 
 /** Nothing pending, locked or PREPARED on any shard, and no COMMIT without END in the log. */
-async function settled(): Promise<boolean> {
-  for (const snap of readAll(cluster as Cluster).values())
-    if (snap.pendingRows > 0 || snap.locks > 0 || snap.prepared.length > 0) return false;
-  const log = await RedisDecisionLog.open((redis as RedisServer).url, { mode: 'read-only' });
-  try {
-    return (await log.unfinished(0n, 1)).length === 0;
-  } finally {
-    await log.close();
-  }
-}
+const settled = (): Promise<boolean> => settledOnRedis(cluster as Cluster, (redis as RedisServer).url);
 
 /** Every COMMIT in the log is COMMITTED (or never seen) on each of its shards: never ABORTED. */
 async function logAgreesWithShards(): Promise<number> {
