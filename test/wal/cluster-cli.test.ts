@@ -11,8 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runInProcess } from '../helpers/cli.ts';
 import { run } from '../../cli/cluster.ts';
 import { SqliteDecisionLog } from '../../coordinator/decision-log/sqlite.ts';
-import { startWalShipping } from '../../participant/wal/start-wal-shipping.ts';
-import { commitOnePhase, commitRange, openStore, prepareOnly, range, readShard, tempDir } from './helpers.ts';
+import { commitOnePhase, commitRange, prepareOnly, range, readShard, shipSync, tempDir } from './helpers.ts';
 
 let dir: string;
 let url: string;
@@ -52,8 +51,7 @@ beforeAll(async () => {
   dir = tempDir('twopc-cluster-cli-');
   url = `file://${path.join(dir, 'replica')}`;
   const file = path.join(dir, 'src', 'shard-a.db');
-  const store = openStore(file);
-  const shipping = await startWalShipping({ dbPath: file, shard: 'shard-a', replicaUrl: url, mode: 'sync' });
+  const { store, shipping } = await shipSync(file, url);
   commitOnePhase(store, 'o1', 100); // before the cut at 5: kept
   commitRange(store, 1, 30);
   prepareOnly(store, 31);

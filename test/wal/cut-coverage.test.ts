@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runInProcess } from '../helpers/cli.ts';
 import { run } from '../../cli/cluster.ts';
 import { SqliteDecisionLog } from '../../coordinator/decision-log/sqlite.ts';
-import { startWalShipping } from '../../participant/wal/start-wal-shipping.ts';
-import { commitRange, commitTxn, openStore, range, readShard, sleep, tempDir } from './helpers.ts';
+import { commitRange, commitTxn, range, readShard, shipSync, sleep, tempDir } from './helpers.ts';
+import type { ShardStore } from '../../participant/shard-store.ts';
 
 /** Longer than coverageClockMarginMs: shard-a's last read is clearly before b1's decision. */
 const idleMs = 1_500;
@@ -22,10 +22,9 @@ let url: string;
 let aShippedAtMs: number;
 let bDecidedAtMs: number;
 
-async function ship(shard: string, write: (store: ReturnType<typeof openStore>) => void): Promise<void> {
+async function ship(shard: string, write: (store: ShardStore) => void): Promise<void> {
   const file = path.join(dir, 'src', `${shard}.db`);
-  const store = openStore(file, shard);
-  const shipping = await startWalShipping({ dbPath: file, shard, replicaUrl: url, mode: 'sync' });
+  const { store, shipping } = await shipSync(file, url, { shard });
   write(store);
   await shipping.waitDurable({ timeoutMs: 10_000 });
   await shipping.close();

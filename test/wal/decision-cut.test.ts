@@ -10,15 +10,14 @@ import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWalShipping } from '../../participant/wal/start-wal-shipping.ts';
 import {
   commitRange,
   listGenerations,
-  openStore,
   prepareOnly,
   range,
   readShard,
   restoreFrom,
+  shipSync,
   sleep,
   tempDir,
 } from './helpers.ts';
@@ -34,12 +33,7 @@ beforeAll(async () => {
   dir = tempDir('twopc-cut-');
   url = `file://${path.join(dir, 'replica')}`;
   const file = path.join(dir, 'src', 'shard-a.db');
-  const store = openStore(file);
-  const shipping = await startWalShipping({
-    dbPath: file,
-    shard: 'shard-a',
-    replicaUrl: url,
-    mode: 'sync',
+  const { store, shipping } = await shipSync(file, url, {
     config: { checkpointWalBytesMin: 64 * 1024, snapshotIntervalMs: 100 },
   });
   for (let k = 1; k <= last; k++) {

@@ -7,7 +7,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DurabilityGate } from '../../participant/wal/durability-gate.ts';
 import { startWalShipping } from '../../participant/wal/start-wal-shipping.ts';
-import { commitRange, listGenerations, openStore, tempDir, useS3rverCredentials } from './helpers.ts';
+import {
+  commitRange,
+  listGenerations,
+  openStore,
+  shipSync,
+  tempDir,
+  useS3rverCredentials,
+} from './helpers.ts';
 
 let dir: string;
 beforeAll(() => {
@@ -20,13 +27,7 @@ describe('DurabilityGate', () => {
   it('releases a delivery once what was committed before it is in the replica', async () => {
     const file = path.join(dir, 'ok', 'shard-a.db');
     const url = `file://${path.join(dir, 'ok-replica')}`;
-    const store = openStore(file);
-    const shipping = await startWalShipping({
-      dbPath: file,
-      shard: 'shard-a',
-      replicaUrl: url,
-      mode: 'sync',
-    });
+    const { store, shipping } = await shipSync(file, url);
     const gate = new DurabilityGate(shipping, 5_000);
     commitRange(store, 1, 10);
     const released = await new Promise<unknown>((resolve) => gate.hold(resolve));

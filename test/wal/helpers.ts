@@ -11,6 +11,8 @@ import Database from 'better-sqlite3';
 import type { DecisionMessage, PrepareMessage } from '../../common/protocol.ts';
 import type { RestoreResult } from '../../participant/restore/restore.ts';
 import { ShardStore } from '../../participant/shard-store.ts';
+import type { WalShipperConfig } from '../../participant/wal/config.ts';
+import { startWalShipping, type WalShipping } from '../../participant/wal/start-wal-shipping.ts';
 import { freePort } from '../helpers/ports.ts';
 import { canConnect } from '../../common/ports.ts';
 
@@ -51,6 +53,24 @@ function prepare(txnId: string, k: number): PrepareMessage {
 }
 
 /** Prepares and commits transactions `first .. first+count-1` (txn k writes a(k) and b(k)) in two local commits. */
+/** Opens the shard at `file` and ships its WAL to `url` in sync mode (the tests' usual set-up). */
+export async function shipSync(
+  file: string,
+  url: string,
+  options: { shard?: string; config?: Partial<WalShipperConfig> } = {},
+): Promise<{ store: ShardStore; shipping: WalShipping }> {
+  const shard = options.shard ?? 'shard-a';
+  const store = openStore(file, shard);
+  const shipping = await startWalShipping({
+    dbPath: file,
+    shard,
+    replicaUrl: url,
+    mode: 'sync',
+    ...(options.config ? { config: options.config } : {}),
+  });
+  return { store, shipping };
+}
+
 export function commitRange(store: ShardStore, first: number, count: number, seqBase = 0): void {
   const ids = Array.from({ length: count }, (_, i) => first + i);
   const votes = store.prepareBatch(ids.map((k) => prepare(`t${k}`, k)));

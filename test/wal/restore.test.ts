@@ -19,6 +19,7 @@ import {
   readShard,
   restoreFrom,
   S3rverProcess,
+  shipSync,
   sleep,
   tempDir,
   useS3rverCredentials,
@@ -40,12 +41,7 @@ describe('point-in-time restore', () => {
   it('returns exactly the acknowledged state at each time, across checkpoints and snapshots', async () => {
     const file = path.join(dir, 'pit', 'shard-a.db');
     const url = s3.url('pit');
-    const store = openStore(file);
-    const shipping = await startWalShipping({
-      dbPath: file,
-      shard: 'shard-a',
-      replicaUrl: url,
-      mode: 'sync',
+    const { store, shipping } = await shipSync(file, url, {
       config: { checkpointWalBytesMin: 64 * 1024, snapshotIntervalMs: 150 },
     });
     const marks: number[] = [];
@@ -89,14 +85,7 @@ describe('damaged replicas', () => {
     replicaDir = path.join(dir, 'damage-replica');
     url = `file://${replicaDir}`;
     const file = path.join(dir, 'damage', 'shard-a.db');
-    const store = openStore(file);
-    const shipping = await startWalShipping({
-      dbPath: file,
-      shard: 'shard-a',
-      replicaUrl: url,
-      mode: 'sync',
-      config: { checkpointWalBytesMin: 400 * 1024 },
-    });
+    const { store, shipping } = await shipSync(file, url, { config: { checkpointWalBytesMin: 400 * 1024 } });
     for (let k = 1; k <= 200; k += 5) {
       commitRange(store, k, 5);
       await shipping.waitDurable({ timeoutMs: 10_000 });

@@ -7,8 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runInProcess } from '../helpers/cli.ts';
 import { run } from '../../cli/shard.ts';
-import { startWalShipping } from '../../participant/wal/start-wal-shipping.ts';
-import { commitRange, openStore, prepareOnly, range, readShard, tempDir } from './helpers.ts';
+import { commitRange, openStore, prepareOnly, range, readShard, shipSync, tempDir } from './helpers.ts';
 
 let dir: string;
 let url: string;
@@ -16,8 +15,7 @@ beforeAll(async () => {
   dir = tempDir();
   url = `file://${path.join(dir, 'replica')}`;
   const file = path.join(dir, 'src', 'shard-a.db');
-  const store = openStore(file);
-  const shipping = await startWalShipping({ dbPath: file, shard: 'shard-a', replicaUrl: url, mode: 'sync' });
+  const { store, shipping } = await shipSync(file, url);
   commitRange(store, 1, 30);
   prepareOnly(store, 31);
   await shipping.waitDurable({ timeoutMs: 10_000 });

@@ -7,16 +7,15 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWalShipping } from '../../participant/wal/start-wal-shipping.ts';
 import {
   commitRange,
-  openStore,
   prepareOnly,
   range,
   readShard,
   removeShardFiles,
   restoreFrom,
   S3rverProcess,
+  shipSync,
   tempDir,
   useS3rverCredentials,
 } from './helpers.ts';
@@ -76,13 +75,7 @@ describe('sync WAL shipping', () => {
   it('in-process: acknowledged commits and prepared transactions survive; waits share uploads', async () => {
     const file = path.join(dir, 'inproc', 'shard-a.db');
     const url = s3.url('inproc');
-    const store = openStore(file);
-    const shipping = await startWalShipping({
-      dbPath: file,
-      shard: 'shard-a',
-      replicaUrl: url,
-      mode: 'sync',
-    });
+    const { store, shipping } = await shipSync(file, url);
     let next = 1;
     const waits: Promise<void>[] = [];
     for (let round = 0; round < 40; round++) {
