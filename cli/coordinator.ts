@@ -46,6 +46,11 @@ const FLAGS = {
     description: 'address to serve the Transactions API on',
     default: DEFAULT_COORDINATOR_LISTEN,
   },
+  metrics: {
+    kind: 'string',
+    value: 'HOST:PORT',
+    description: 'serve Prometheus metrics on http://HOST:PORT/metrics (default: off)',
+  },
   'data-dir': {
     kind: 'string',
     value: 'DIR',
@@ -135,6 +140,7 @@ export const usage = formatUsage({
 
 export interface CoordinatorOptions {
   readonly listen: string;
+  readonly metrics?: string;
   readonly decisionLog: DecisionLogSpec;
   readonly participants: ReadonlyArray<{ shard: string; address: string }>;
   readonly coordinatorId?: string;
@@ -168,6 +174,7 @@ export function parseCoordinatorOptions(argv: readonly string[]): CoordinatorOpt
   const lease = leaseFromFlags(flags, decisionLog);
   return Object.freeze({
     listen: parseHostPort('--listen', flags.listen),
+    ...(flags.metrics === undefined ? {} : { metrics: parseHostPort('--metrics', flags.metrics) }),
     decisionLog,
     ...(lease === undefined ? {} : { lease }),
     participants,
@@ -253,6 +260,7 @@ export async function run(argv: readonly string[]): Promise<number> {
   return serveUntilStopped('coordinator', logger, () =>
     startCoordinatorServer({
       listen: options.listen,
+      ...(options.metrics === undefined ? {} : { metricsListen: options.metrics }),
       decisionLog: options.decisionLog,
       participants: [...options.participants],
       ...(options.coordinatorId === undefined ? {} : { coordinatorId: options.coordinatorId }),

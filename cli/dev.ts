@@ -34,6 +34,8 @@ export const childStopTimeoutMs = 10_000;
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const SCHEMA_FILE = path.join(ROOT, 'examples', 'accounts.sql');
 const DEV_HOST = '127.0.0.1';
+/** Every process serves metrics on a free port of its own; the banner lists them. */
+const DEV_METRICS_LISTEN = `${DEV_HOST}:0`;
 
 const FLAGS = {
   'data-dir': {
@@ -163,6 +165,7 @@ async function startCluster(
   const shards = DEV_SHARDS.map((shard, i) =>
     launch(shard, [
       ...['participant', '--shard', shard, '--listen', `${DEV_HOST}:${basePort + 1 + i}`],
+      ...['--metrics', DEV_METRICS_LISTEN],
       ...[
         '--data-dir',
         path.join(dataDir, shard),
@@ -177,6 +180,7 @@ async function startCluster(
   const addresses = await Promise.all(shards.map((s) => s.waitUntilServing(childStartTimeoutMs)));
   const coordinator = launch('coordinator', [
     ...['coordinator', '--listen', coordinatorAddress, '--data-dir', path.join(dataDir, 'coordinator')],
+    ...['--metrics', DEV_METRICS_LISTEN],
     ...shards.flatMap((s, i) => ['--participant', `${s.name}=${addresses[i]}`]),
   ]);
   await coordinator.waitUntilServing(childStartTimeoutMs);
@@ -263,7 +267,11 @@ function banner(
     .sort((a, b) =>
       a.name === 'coordinator' ? -1 : b.name === 'coordinator' ? 1 : a.name.localeCompare(b.name),
     )
-    .map((c) => `  ${c.name.padEnd(13)}${(c.address ?? '').padEnd(18)}pid ${c.pid}`);
+    .map(
+      (c) =>
+        `  ${c.name.padEnd(13)}${(c.address ?? '').padEnd(18)}pid ${String(c.pid).padEnd(8)}` +
+        `metrics ${c.metricsUrl ?? '-'}`,
+    );
   const addr = coordinator?.address ?? '';
   return [
     `twopc dev: a coordinator and ${DEV_SHARDS.length} participants are up (data and logs in ${pastable(dataDir)})`,

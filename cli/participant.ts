@@ -27,6 +27,11 @@ const FLAGS = {
     description: 'address to serve the participant protocol on',
     default: DEFAULT_PARTICIPANT_LISTEN,
   },
+  metrics: {
+    kind: 'string',
+    value: 'HOST:PORT',
+    description: 'serve Prometheus metrics on http://HOST:PORT/metrics (default: off)',
+  },
   'data-dir': {
     kind: 'string',
     value: 'DIR',
@@ -97,6 +102,7 @@ export const usage = formatUsage({
 export interface ParticipantOptions {
   readonly shard: string;
   readonly listen: string;
+  readonly metrics?: string;
   readonly dataDir: string;
   readonly schemaPath: string;
   readonly coordinator?: string;
@@ -141,6 +147,7 @@ export function parseParticipantOptions(argv: readonly string[]): ParticipantOpt
   return Object.freeze({
     shard: parseName('--shard', flags.shard),
     listen: parseHostPort('--listen', flags.listen),
+    ...(flags.metrics === undefined ? {} : { metrics: parseHostPort('--metrics', flags.metrics) }),
     dataDir: flags['data-dir'],
     schemaPath: flags.schema,
     ...(coordinator === undefined ? {} : { coordinator: parseCoordinatorList(coordinator) }),
@@ -187,6 +194,7 @@ export async function run(argv: readonly string[]): Promise<number> {
     startParticipantServer({
       shard: options.shard,
       listen: options.listen,
+      ...(options.metrics === undefined ? {} : { metricsListen: options.metrics }),
       dataDir: options.dataDir,
       schemaSql,
       ...(options.coordinator === undefined ? {} : { coordinatorAddress: options.coordinator }),

@@ -2,7 +2,8 @@
  * The life of a server command (`coordinator`, `participant`): start, announce, wait for SIGINT or
  * SIGTERM, close gracefully. The announcement is one human line on stdout,
  * `twopc <what> serving on HOST:PORT`, printed only once the server accepts calls, so scripts and
- * tests can wait for it; everything else goes to the JSON log on stderr.
+ * tests can wait for it (with --metrics, `twopc <what> metrics on http://HOST:PORT/metrics` comes just
+ * before it); everything else goes to the JSON log on stderr.
  *
  * A process started by `twopc dev` has an IPC channel to it; when that channel closes (the parent
  * died, even by SIGKILL) the server shuts down too instead of lingering as an orphan.
@@ -17,6 +18,8 @@ const STOP_SIGNALS = ['SIGINT', 'SIGTERM'] as const;
 
 export interface RunningServer {
   readonly address: string;
+  /** The metrics endpoint's HOST:PORT, if the server has one (announced on a line of its own). */
+  readonly metricsAddress?: string | undefined;
   close(): Promise<void>;
 }
 
@@ -66,6 +69,9 @@ export async function serveUntilStopped(
   const stop = listenForStop();
   try {
     const server = await start();
+    // The metrics line first: whoever waits for "serving on" has both lines by then.
+    if (server.metricsAddress !== undefined)
+      process.stdout.write(`twopc ${what} metrics on http://${server.metricsAddress}/metrics\n`);
     process.stdout.write(`twopc ${what} serving on ${server.address}\n`);
     const reason = await stop.first;
     logger.info('shutting down', { reason, pid: process.pid });

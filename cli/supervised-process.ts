@@ -42,6 +42,8 @@ export class SupervisedProcess {
   readonly exited: Promise<ExitStatus>;
   /** Set once the child printed its serving line. */
   address: string | undefined;
+  /** Set once the child printed its metrics line (`--metrics`); it comes before the serving line. */
+  metricsUrl: string | undefined;
   /** True once stop() was called: an exit after that is expected. */
   stopping = false;
   private readonly child: ChildProcess;
@@ -146,6 +148,8 @@ export class SupervisedProcess {
     this.partial[stream] = lines.pop() ?? '';
     for (const line of lines) {
       this.remember(line);
+      const metrics = / metrics on (http:\/\/\S+)$/.exec(line);
+      if (metrics) this.metricsUrl = metrics[1] as string;
       const m = / serving on (\S+)$/.exec(line);
       if (m && this.address === undefined) {
         this.address = m[1] as string;

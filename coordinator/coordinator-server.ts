@@ -12,6 +12,7 @@ import { hostname } from 'node:os';
 import * as grpc from '@grpc/grpc-js';
 import { invalidArgument } from '../common/errors.ts';
 import type { Logger } from '../common/log.ts';
+import { startMetricsServer, type MetricsServer } from '../common/metrics-server.ts';
 import { CHANNEL_OPTIONS, loadServices } from '../common/proto.ts';
 import type { ParticipantClient } from '../common/protocol.ts';
 import { listenGrpc, splitHostPort, type GrpcListener } from '../participant/participant-server.ts';
@@ -26,6 +27,7 @@ import {
   type DecisionLogSpec,
 } from './decision-log/spec.ts';
 import { GrpcParticipantClient, type GrpcParticipantClientConfig } from './grpc-participant-client.ts';
+import { coordinatorMetricFamilies } from './metrics-export.ts';
 import { RedisDecisionLog } from './decision-log/redis.ts';
 import { ReplicaLease, leaseRenewMsDefault, leaseTtlMsDefault, type LeaseConfig } from './replicas.ts';
 
@@ -51,6 +53,8 @@ export interface CoordinatorServerOptions {
    * the process at once instead: a fenced replica must act on nothing.
    */
   readonly onFenced?: (why: string) => void;
+  /** HOST:PORT of the Prometheus endpoint (common/metrics-server.ts); absent: none. */
+  readonly metricsListen?: string;
   readonly logger: Logger;
 }
 
@@ -59,6 +63,8 @@ export interface CoordinatorServer {
   readonly address: string;
   readonly coordinator: Coordinator;
   readonly participants: ReadonlyMap<string, GrpcParticipantClient>;
+  /** HOST:PORT of the metrics endpoint, when `metricsListen` was given. */
+  readonly metricsAddress: string | undefined;
   close(): Promise<void>;
 }
 
@@ -110,14 +116,22 @@ export async function startCoordinatorServer(options: CoordinatorServerOptions):
   const server = new grpc.Server(CHANNEL_OPTIONS);
   let listener: GrpcListener;
   let service: TransactionsService | undefined;
+  let metrics: MetricsServer | undefined;
   try {
     await lease?.start();
     await coordinator.start();
     service = createTransactionsService({ coordinator, logger: logger.child('api') });
     server.addService(loadServices().transactions.service, service.implementation);
+    if (options.metricsListen !== undefined)
+      metrics = await startMetricsServer({
+        listen: options.metricsListen,
+        collect: () => coordinatorMetricFamilies({ coordinator, participants: clients }),
+        logger: logger.child('metrics'),
+      });
     listener = await listenGrpc(server, options.listen, logger);
   } catch (err) {
     server.forceShutdown();
+    await metrics?.close();
     await closeBackends().catch((closeErr: unknown) =>
       logger.warn('close after failed start failed', { error: closeErr }),
     );
@@ -138,10 +152,17 @@ export async function startCoordinatorServer(options: CoordinatorServerOptions):
     // soon as the transactions they carry are answered.
     await Promise.all([listener.shutdown(coordinatorCloseGraceMs), service?.drainStreams()]);
     await closeBackends();
+    await metrics?.close();
     logger.info('coordinator stopped');
   };
   closeServer = () => (closing ??= close());
-  return { address, coordinator, participants: clients, close: closeServer };
+  return {
+    address,
+    coordinator,
+    participants: clients,
+    metricsAddress: metrics?.address,
+    close: closeServer,
+  };
 }
 
 /** Replica mode: the lease, takeovers feeding `coordinator.adopt`, and what happens when fenced. */

@@ -25,7 +25,7 @@ import type { DecisionLog, DecisionRecord } from './decision-log.ts';
 import { IdempotencyKeys } from './idempotency.ts';
 import { InDoubtSweep, type SweepRound } from './in-doubt-sweep.ts';
 import { InteractiveTxns } from './interactive.ts';
-import { CoordinatorMetrics, type MetricsSnapshot } from './metrics.ts';
+import { CoordinatorMetrics, type MetricsSnapshot, type ProtocolTimings } from './metrics.ts';
 import {
   planTransaction,
   resolveTimeoutMs,
@@ -259,6 +259,16 @@ export class Coordinator {
   async query(shard: string, sql: string, params: readonly SqlValue[]): Promise<QueryResult> {
     this.checkOpen();
     return runQuery(this.ctx, this.validation, shard, sql, params);
+  }
+
+  /** Stage and protocol-run latencies (metrics.ts); live objects, read on each scrape. */
+  timings(): ProtocolTimings {
+    return this.metricsState.timings;
+  }
+
+  /** The decision log's fencing epoch of this open (strictly greater on every restart). */
+  get epoch(): bigint {
+    return this.ctx.log.epoch;
   }
 
   metrics(): MetricsSnapshot {

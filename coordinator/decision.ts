@@ -29,6 +29,7 @@ export async function forceCommit(ctx: ProtocolContext, txn: Transaction): Promi
   if (mutation('answer-before-decision-forced'))
     return answerBeforeForced(txn.id, async () => commitLogged(ctx, txn, await writeCommit(ctx, txn)));
   let decisionSeq: bigint;
+  const forcingMs = performance.now();
   try {
     failpoint('coordinator.before-decision-logged');
     decisionSeq = await writeCommit(ctx, txn);
@@ -49,6 +50,7 @@ export async function forceCommit(ctx: ProtocolContext, txn: Transaction): Promi
       },
     );
   }
+  ctx.metrics.timings.stages.decision.observeMs(performance.now() - forcingMs);
   return commitLogged(ctx, txn, decisionSeq);
 }
 
@@ -71,11 +73,20 @@ function writeCommit(ctx: ProtocolContext, txn: Transaction): Promise<bigint> {
  * `commitVisibilityWaitMs` at the latest — the outcome is settled either way, only its visibility on
  * a slow shard lags.
  */
-async function commitLogged(ctx: ProtocolContext, txn: Transaction, decisionSeq: bigint): Promise<TxnOutcome> {
+async function commitLogged(
+  ctx: ProtocolContext,
+  txn: Transaction,
+  decisionSeq: bigint,
+): Promise<TxnOutcome> {
   const outcome = txn.commitLogged(decisionSeq, ctx.clock.nowMs());
   // Nobody has been told yet. A crash here is recovered by the re-drive.
   failpoint('coordinator.after-decision-logged');
+  const sendingMs = performance.now();
   const delivered = ctx.delivery.drive(txn.id, txn.shards, decisionSeq);
+  // Timed whether or not the answer waits for it: phase two's length is what the histogram is about.
+  void delivered?.then((all) => {
+    if (all) ctx.metrics.timings.stages.commit.observeMs(performance.now() - sendingMs);
+  });
   if (delivered !== undefined && ctx.config.commitVisibilityWaitMs > 0) {
     await settlesWithin(ctx.clock, delivered, ctx.config.commitVisibilityWaitMs, ctx.stopSignal);
   }

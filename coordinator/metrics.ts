@@ -2,6 +2,7 @@
  * Counters the coordinator keeps about itself, as one plain object the server can expose. Counters
  * only grow; gauges (in flight) are read from the live state when a snapshot is taken.
  */
+import { LatencyHistogram } from '../common/metrics-text.ts';
 import { ABORT_REASONS, type AbortReason } from '../common/protocol.ts';
 import type { DecisionLogStats } from './decision-log.ts';
 
@@ -20,7 +21,47 @@ export interface MetricsSnapshot {
   readonly decisionLog: DecisionLogStats;
 }
 
+/** The stages of a two-phase commit, in order: votes collected, COMMIT forced, commit acknowledged. */
+export const PROTOCOL_STAGES = ['prepare', 'decision', 'commit'] as const;
+export type ProtocolStage = (typeof PROTOCOL_STAGES)[number];
+
+/** How a transaction ran: two phases, one phase (one shard), or none (nothing written or read). */
+export const PROTOCOL_PATHS = ['two_phase', 'one_phase', 'none'] as const;
+export type ProtocolPath = (typeof PROTOCOL_PATHS)[number];
+/** What the protocol returned: an outcome, or a throw (UNAVAILABLE: not known yet; INVALID_ARGUMENT). */
+export const PROTOCOL_RESULTS = ['committed', 'aborted', 'error'] as const;
+export type ProtocolResult = (typeof PROTOCOL_RESULTS)[number];
+
+/**
+ * Where a transaction's time goes (exported as seconds on /metrics). Measured with performance.now():
+ * observations only, nothing in the protocol reads them, so they stay outside the Clock interface.
+ */
+export class ProtocolTimings {
+  /** prepare: Prepare sent → every vote in; decision: the COMMIT record forced; commit: Commit sent → every ack. */
+  readonly stages: Readonly<Record<ProtocolStage, LatencyHistogram>> = {
+    prepare: new LatencyHistogram(),
+    decision: new LatencyHistogram(),
+    commit: new LatencyHistogram(),
+  };
+  /** The whole protocol run, from the plan to the answer, by path and result. */
+  readonly runs = new Map<
+    string,
+    { path: ProtocolPath; result: ProtocolResult; histogram: LatencyHistogram }
+  >();
+
+  observeRun(path: ProtocolPath, result: ProtocolResult, ms: number): void {
+    const key = `${path}/${result}`;
+    let run = this.runs.get(key);
+    if (run === undefined) {
+      run = { path, result, histogram: new LatencyHistogram() };
+      this.runs.set(key, run);
+    }
+    run.histogram.observeMs(ms);
+  }
+}
+
 export class CoordinatorMetrics {
+  readonly timings = new ProtocolTimings();
   /** Every commit; the next two count subsets of it. */
   committed = 0;
   /** Committed by the only participant in one phase: no decision record. */

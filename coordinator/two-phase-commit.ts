@@ -17,6 +17,7 @@ import { abortEverywhere, answer, forceCommit } from './decision.ts';
 import { runOnePhase } from './one-phase-commit.ts';
 import type { TxnPlan } from './op-validation.ts';
 import { collectVotes, prepareTimeoutMs } from './prepare.ts';
+import type { ProtocolPath, ProtocolResult } from './metrics.ts';
 import type { ProtocolContext } from './protocol-context.ts';
 import type { Transaction } from './transaction.ts';
 
@@ -27,9 +28,23 @@ export async function runProtocol(
 ): Promise<TxnOutcome> {
   // Aborted before anything was sent (the client, or shutdown, while an INTENT was being forced).
   if (txn.outcome !== undefined) return answer(txn, txn.outcome);
-  if (plan.shards.length === 0) return txn.commitWithoutLog(ctx.clock.nowMs());
-  if (plan.shards.length === 1) return runOnePhase(ctx, txn, plan);
-  return runTwoPhase(ctx, txn, plan);
+  const path: ProtocolPath =
+    plan.shards.length === 0 ? 'none' : plan.shards.length === 1 ? 'one_phase' : 'two_phase';
+  const startedMs = performance.now();
+  const timed = (result: ProtocolResult) =>
+    ctx.metrics.timings.observeRun(path, result, performance.now() - startedMs);
+  try {
+    const outcome = await (path === 'none'
+      ? txn.commitWithoutLog(ctx.clock.nowMs())
+      : path === 'one_phase'
+        ? runOnePhase(ctx, txn, plan)
+        : runTwoPhase(ctx, txn, plan));
+    timed(outcome.outcome === 'COMMITTED' ? 'committed' : 'aborted');
+    return outcome;
+  } catch (err) {
+    timed('error');
+    throw err;
+  }
 }
 
 async function runTwoPhase(ctx: ProtocolContext, txn: Transaction, plan: TxnPlan): Promise<TxnOutcome> {
@@ -40,7 +55,9 @@ async function runTwoPhase(ctx: ProtocolContext, txn: Transaction, plan: TxnPlan
     return answer(txn, txn.outcome as TxnOutcome);
   }
   txn.startPreparing(plan.shards, false);
+  const preparingMs = performance.now();
   const tally = await collectVotes(ctx, txn, plan, timeoutMs);
+  ctx.metrics.timings.stages.prepare.observeMs(performance.now() - preparingMs);
   if (tally.kind === 'refused') {
     const { refusal } = tally;
     // If something else aborted the transaction first (the client, shutdown), its reason stands.

@@ -104,6 +104,16 @@ export class Batcher {
     );
   }
 
+  /** Durations of the flushes' store calls, by kind (flush-writer.ts); live, read on each scrape. */
+  flushTimings(): FlushWriter['timings'] {
+    return this.writer.timings;
+  }
+
+  /** Messages queued for the next flush (prepares and decisions). */
+  get queued(): number {
+    return this.prepares.length + this.decisions.length;
+  }
+
   stats(): BatcherStats {
     const c = this.writer.stats();
     return { ...c, batches: c.prepareBatches + c.decisionBatches };

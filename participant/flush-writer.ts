@@ -16,6 +16,7 @@
  */
 import { assert } from '../common/assert.ts';
 import type { Logger } from '../common/log.ts';
+import { LatencyHistogram } from '../common/metrics-text.ts';
 import type { Ack, DecisionMessage, PrepareMessage, Vote } from '../common/protocol.ts';
 
 /** The parts of ShardStore the batcher drives. */
@@ -70,7 +71,20 @@ export interface FlushStats {
   readonly heldFailures: number;
 }
 
+/** The kinds of store call a flush makes: prepares, decisions, or both in one local transaction. */
+export const FLUSH_KINDS = ['prepare', 'decision', 'shared'] as const;
+export type FlushKind = (typeof FLUSH_KINDS)[number];
+
 export class FlushWriter {
+  /**
+   * How long each store call took: the local SQLite transaction, fsync included. Measured with
+   * performance.now() (observations only; nothing reads them but the metrics endpoint).
+   */
+  readonly timings: Readonly<Record<FlushKind, LatencyHistogram>> = {
+    prepare: new LatencyHistogram(),
+    decision: new LatencyHistogram(),
+    shared: new LatencyHistogram(),
+  };
   private readonly store: BatchStore;
   private readonly logger: Logger;
   private readonly durability: Durability | undefined;
@@ -131,12 +145,24 @@ export class FlushWriter {
     if (decisions.length > 0) {
       this.counters.decisionBatches++;
       this.counters.decisions += decisions.length;
-      this.writeBatch(decisions, (ms) => this.store.decideBatch(ms), 'decideBatch', held);
+      this.writeBatch(
+        decisions,
+        (ms) => this.store.decideBatch(ms),
+        'decideBatch',
+        held,
+        this.timings.decision,
+      );
     }
     if (prepares.length > 0) {
       this.counters.prepareBatches++;
       this.counters.prepares += prepares.length;
-      this.writeBatch(prepares, (ms) => this.store.prepareBatch(ms), 'prepareBatch', held);
+      this.writeBatch(
+        prepares,
+        (ms) => this.store.prepareBatch(ms),
+        'prepareBatch',
+        held,
+        this.timings.prepare,
+      );
     }
   }
 
@@ -153,12 +179,14 @@ export class FlushWriter {
     if (shared === undefined) return false;
     let acks: Ack[];
     let votes: Vote[];
+    const startedMs = performance.now();
     try {
       ({ acks, votes } = shared.call(
         this.store,
         decisions.map((e) => e.message),
         prepares.map((e) => e.message),
       ));
+      this.timings.shared.observeMs(performance.now() - startedMs);
     } catch (error) {
       this.logger.debug('shared flush failed; writing decisions and prepares apart', {
         error: error instanceof Error ? error.message : String(error),
@@ -186,9 +214,12 @@ export class FlushWriter {
     call: (messages: readonly M[]) => R[],
     what: string,
     held: Release[] | undefined,
+    timing: LatencyHistogram,
   ): void {
+    const startedMs = performance.now();
     const results = this.attempt(batch, call, what);
     if (results.ok) {
+      timing.observeMs(performance.now() - startedMs);
       this.settleWritten(batch, results.value, what, held);
       return;
     }
@@ -200,7 +231,7 @@ export class FlushWriter {
       messages: batch.length,
       error: results.error instanceof Error ? results.error.message : String(results.error),
     });
-    for (const entry of batch) this.writeBatch([entry], call, what, held);
+    for (const entry of batch) this.writeBatch([entry], call, what, held, timing);
   }
 
   /** Delivers written results (to `held` when a durability gate holds them). */

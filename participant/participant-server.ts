@@ -12,11 +12,13 @@ import * as grpc from '@grpc/grpc-js';
 import { CHANNEL_OPTIONS, loadServices } from '../common/proto.ts';
 import type { Logger } from '../common/log.ts';
 import { TwopcError, describeError, invalidArgument } from '../common/errors.ts';
+import { startMetricsServer, type MetricsServer } from '../common/metrics-server.ts';
 import { Batcher, type BatcherConfig } from './batcher.ts';
 import type { Durability } from './flush-writer.ts';
 import { createParticipantService, type ParticipantService } from './grpc-service.ts';
 import type { InDoubtResolverConfig } from './in-doubt-resolver.ts';
-import { startInDoubtResolver } from './start-in-doubt-resolver.ts';
+import { participantMetricFamilies } from './metrics-export.ts';
+import { startInDoubtResolver, type RunningInDoubtResolver } from './start-in-doubt-resolver.ts';
 import { ShardStore } from './shard-store.ts';
 import type { ReplicationMode, WalShipperConfig } from './wal/config.ts';
 import type { WalShipping } from './wal/start-wal-shipping.ts';
@@ -50,6 +52,8 @@ export interface ParticipantServerOptions {
   readonly dataDir: string;
   readonly schemaSql: string;
   readonly logger: Logger;
+  /** HOST:PORT of the Prometheus endpoint (common/metrics-server.ts); absent: none. */
+  readonly metricsListen?: string;
   readonly batcher?: Partial<BatcherConfig>;
   /** HOST:PORT of the coordinator to ask about in-doubt transactions; without it, only peers are asked. */
   readonly coordinatorAddress?: string;
@@ -65,8 +69,13 @@ export interface ParticipantServer {
   readonly batcher: Batcher;
   /** WAL shipping, when `replication` was given. */
   readonly shipping: WalShipping | undefined;
+  /** HOST:PORT of the metrics endpoint, when `metricsListen` was given. */
+  readonly metricsAddress: string | undefined;
   close(): Promise<void>;
 }
+
+/** What a scrape reports in the moment before the in-doubt resolver has started. */
+const noResolverYet = { stats: () => ({ scans: 0, committed: 0, aborted: 0, unresolvedRounds: 0 }) };
 
 export async function startParticipantServer(options: ParticipantServerOptions): Promise<ParticipantServer> {
   const { host } = splitHostPort(options.listen);
@@ -86,6 +95,9 @@ export async function startParticipantServer(options: ParticipantServerOptions):
   let batcher: Batcher;
   let service: ParticipantService;
   let listener: GrpcListener;
+  let metrics: MetricsServer | undefined;
+  // Read by a scrape; undefined only until the resolver starts below.
+  let resolver: RunningInDoubtResolver | undefined = undefined;
   try {
     shipping =
       replication === undefined ? undefined : await startShipping(dbPath, options.shard, replication, logger);
@@ -100,15 +112,30 @@ export async function startParticipantServer(options: ParticipantServerOptions):
     service = createParticipantService({ store, batcher, logger: logger.child('service') });
     const server = new grpc.Server(CHANNEL_OPTIONS);
     server.addService(loadServices().participant.service, service.implementation);
+    if (options.metricsListen !== undefined)
+      metrics = await startMetricsServer({
+        listen: options.metricsListen,
+        collect: () =>
+          participantMetricFamilies({
+            shard: options.shard,
+            store,
+            batcher,
+            resolver: resolver?.resolver ?? noResolverYet,
+            shipping,
+            nowMs: () => Date.now(),
+          }),
+        logger: logger.child('metrics'),
+      });
     listener = await listenGrpc(server, options.listen, logger);
   } catch (err) {
+    await metrics?.close();
     // Nothing was acknowledged yet: no need to wait for uploads (the next start ships what is left).
     await shipping?.close({ flush: false });
     store.close();
     throw err;
   }
   const address = `${host}:${listener.port}`;
-  const resolver = startInDoubtResolver({
+  resolver = startInDoubtResolver({
     store,
     batcher,
     ...(options.coordinatorAddress === undefined ? {} : { coordinatorAddress: options.coordinatorAddress }),
@@ -126,6 +153,7 @@ export async function startParticipantServer(options: ParticipantServerOptions):
     await stopped;
     await shipping?.close(); // uploads what is committed (bounded), before the store's last checkpoint
     store.close();
+    await metrics?.close();
     logger.info('participant stopped', { shard: options.shard });
   };
   return {
@@ -133,6 +161,7 @@ export async function startParticipantServer(options: ParticipantServerOptions):
     store,
     batcher,
     shipping,
+    metricsAddress: metrics?.address,
     close: () => (closing ??= close()),
   };
 }

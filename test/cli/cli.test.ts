@@ -153,6 +153,16 @@ describe('usage errors', () => {
       () => [...coordinatorOk(), '--txn-timeout-ms', '10s'],
       /--txn-timeout-ms: "10s" is not an integer/,
     ],
+    [
+      'bad metrics address',
+      () => [...coordinatorOk(), '--metrics', '9090'],
+      /--metrics: "9090" is not HOST:PORT/,
+    ],
+    [
+      'participant bad metrics address',
+      () => [...participantOk(), '--metrics', 'localhost:http'],
+      /--metrics: "localhost:http" is not HOST:PORT/,
+    ],
     ['participant bad flag', () => [...participantOk(), '--replicas', 'x'], /unknown flag --replicas/],
     [
       'participant bad --coordinator',

@@ -34,10 +34,23 @@ function startDev(): Promise<RunningCli> {
 
 /** The pids the banner lists, by process name. */
 function pids(stdout: string): Map<string, number> {
-  const out = new Map<string, number>();
-  for (const m of stdout.matchAll(/^ {2}(coordinator|shard-[abc]) +\S+ +pid (\d+)$/gm))
-    out.set(m[1]!, Number(m[2]));
+  return new Map([...bannerRows(stdout)].map(([name, row]) => [name, row.pid]));
+}
+
+/** The banner's rows: each process's pid and metrics URL. */
+function bannerRows(stdout: string): Map<string, { pid: number; metricsUrl: string }> {
+  const out = new Map<string, { pid: number; metricsUrl: string }>();
+  for (const m of stdout.matchAll(/^ {2}(coordinator|shard-[abc]) +\S+ +pid (\d+) +metrics (\S+)$/gm))
+    out.set(m[1]!, { pid: Number(m[2]), metricsUrl: m[3]! });
   return out;
+}
+
+/** One sample's value from a Prometheus text page (the first line that starts with `series`). */
+async function scrape(url: string, series: string): Promise<number> {
+  const page = await (await fetch(url)).text();
+  const line = page.split('\n').find((l) => l.startsWith(`${series} `));
+  expect(line, `${series} in ${url}`).toBeDefined();
+  return Number(line!.slice(series.length + 1));
 }
 
 function transfer(address: string): Promise<{ code: number | null; stdout: string; stderr: string }> {
@@ -75,6 +88,14 @@ describe('twopc dev', () => {
       expect(r.stdout).toMatch(/COMMITTED/);
       expect(r.stdout).toContain('shard-a account 1 balance: 90');
       expect(r.stdout).toContain('shard-b account 1 balance: 110');
+
+      // Every process serves metrics; the transfer is counted where it happened.
+      const rows = bannerRows(dev.output.stdout);
+      const coordinator = rows.get('coordinator')!.metricsUrl;
+      expect(await scrape(coordinator, 'twopc_txns_committed_total{path="two_phase"}')).toBe(1);
+      expect(await scrape(coordinator, 'twopc_stage_duration_seconds_count{stage="decision"}')).toBe(1);
+      expect(await scrape(rows.get('shard-a')!.metricsUrl, 'twopc_prepares_total{shard="shard-a"}')).toBe(1);
+      expect(await scrape(rows.get('shard-c')!.metricsUrl, 'twopc_prepares_total{shard="shard-c"}')).toBe(0);
     } finally {
       dev.child.kill('SIGTERM');
     }

@@ -7,10 +7,18 @@ import { silentLogger } from '../../common/log.ts';
 import { startCoordinatorServer, type CoordinatorServer } from '../../coordinator/coordinator-server.ts';
 import { startParticipantServer, type ParticipantServer } from '../../participant/participant-server.ts';
 
+/** Servers started with `metrics` also serve /metrics on a free port (their `metricsAddress`). */
+export interface TestServerOptions {
+  readonly metrics?: boolean;
+}
+
+const metricsOption = (o: TestServerOptions) => (o.metrics === true ? { metricsListen: '127.0.0.1:0' } : {});
+
 export function startParticipants(
   dir: string,
   shards: readonly string[],
   schemaSql: string,
+  options: TestServerOptions = {},
 ): Promise<ParticipantServer[]> {
   return Promise.all(
     shards.map((shard) =>
@@ -20,6 +28,7 @@ export function startParticipants(
         dataDir: path.join(dir, shard),
         schemaSql,
         logger: silentLogger,
+        ...metricsOption(options),
       }),
     ),
   );
@@ -29,11 +38,13 @@ export function startParticipants(
 export function startCoordinatorFor(
   participants: readonly ParticipantServer[],
   dataDir: string,
+  options: TestServerOptions = {},
 ): Promise<CoordinatorServer> {
   return startCoordinatorServer({
     listen: '127.0.0.1:0',
     dataDir,
     participants: participants.map((p) => ({ shard: p.store.shard, address: p.address })),
     logger: silentLogger,
+    ...metricsOption(options),
   });
 }
