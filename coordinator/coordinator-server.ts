@@ -148,11 +148,11 @@ export async function startCoordinatorServer(options: CoordinatorServerOptions):
 
   let closing: Promise<void> | undefined;
   const close = async () => {
+    await metrics?.close(); // first: a scrape must not read a log being closed
     // Long-lived ExecuteStreams would hold the graceful shutdown for its whole grace: end them as
     // soon as the transactions they carry are answered.
     await Promise.all([listener.shutdown(coordinatorCloseGraceMs), service?.drainStreams()]);
     await closeBackends();
-    await metrics?.close();
     logger.info('coordinator stopped');
   };
   closeServer = () => (closing ??= close());

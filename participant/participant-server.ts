@@ -146,6 +146,7 @@ export async function startParticipantServer(options: ParticipantServerOptions):
 
   let closing: Promise<void> | undefined;
   const close = async (): Promise<void> => {
+    await metrics?.close(); // first: a scrape must not read a store being closed
     await resolver.stop(); // closes its channels first: questions in flight fail, nothing waits on them
     const stopped = listener.shutdown(participantCloseGraceMs); // no new calls from here on
     await batcher.close();
@@ -153,7 +154,6 @@ export async function startParticipantServer(options: ParticipantServerOptions):
     await stopped;
     await shipping?.close(); // uploads what is committed (bounded), before the store's last checkpoint
     store.close();
-    await metrics?.close();
     logger.info('participant stopped', { shard: options.shard });
   };
   return {
