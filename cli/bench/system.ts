@@ -4,6 +4,7 @@
  */
 import type { TxnFn } from './closed-loop.ts';
 import type { ProcessProbe } from './process-stats.ts';
+import type { DeploymentScrape } from './stage-breakdown.ts';
 import type { Scenario } from './workload.ts';
 
 export const SYSTEMS = ['twopc', 'postgres', 'sqlite'] as const;
@@ -27,6 +28,8 @@ export interface SystemUnderTest {
   probes(scenario: Scenario): readonly ProcessProbe[];
   /** One transaction function per client, for `clients` concurrent clients. */
   clients(scenario: Scenario, clients: number): TxnFn[];
+  /** twopc only: every process's /metrics page, for the row's stage breakdown (stage-breakdown.ts). */
+  scrape?(scenario: Scenario): Promise<DeploymentScrape>;
   /** Throws (with the log tail) if a process of the system died. */
   checkAlive(): void;
   /** Current RSS of each long-lived process (for the start/end memory check). */

@@ -1,8 +1,8 @@
 /**
  * One twopc cluster of the bench: a coordinator and two participants, each its own OS process
  * started through the CLI exactly as a user would (`node cli/bin.mjs participant|coordinator …
- * --listen 127.0.0.1:0`), with the product's defaults (SQLite `synchronous=FULL`, decisions forced
- * to the SQLite log), and the bench's clients sharing ONE gRPC channel through the SDK. The WAL rows
+ * --listen 127.0.0.1:0 --metrics 127.0.0.1:0`), with the product's defaults (SQLite
+ * `synchronous=FULL`, decisions forced to the SQLite log), and the bench's clients sharing ONE gRPC channel through the SDK. The WAL rows
  * run the same cluster with `--replica s3://… --replication async|sync` on the participants.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -10,6 +10,7 @@ import path from 'node:path';
 import { TwopcClient } from '../../client/twopc-client.ts';
 import { SupervisedProcess, describeExit } from '../supervised-process.ts';
 import { readRssKb, SingleProcessProbe, type ProcessProbe } from './process-stats.ts';
+import { scrapePage, type DeploymentScrape } from './stage-breakdown.ts';
 import type { MemoryMark } from './system.ts';
 import { SHARDS, balanceInitial, type Shipping } from './workload.ts';
 
@@ -109,7 +110,7 @@ export class TwopcDeployment {
       this.launch(
         shard,
         [
-          ...['participant', '--shard', shard, '--listen', '127.0.0.1:0'],
+          ...['participant', '--shard', shard, '--listen', '127.0.0.1:0', '--metrics', '127.0.0.1:0'],
           ...['--data-dir', path.join(dir, shard), '--schema', schemaPath],
           ...this.replicaArgs(),
         ],
@@ -118,7 +119,8 @@ export class TwopcDeployment {
     );
     const addresses = await Promise.all(participants.map((p) => p.waitUntilServing(startTimeoutMs)));
     const coordinator = this.launch('coordinator', [
-      ...['coordinator', '--listen', '127.0.0.1:0', '--data-dir', path.join(dir, 'coordinator')],
+      ...['coordinator', '--listen', '127.0.0.1:0', '--metrics', '127.0.0.1:0'],
+      ...['--data-dir', path.join(dir, 'coordinator')],
       ...SHARDS.flatMap((shard, i) => ['--participant', `${shard}=${addresses[i]}`]),
     ]);
     const address = await coordinator.waitUntilServing(startTimeoutMs);
@@ -130,6 +132,21 @@ export class TwopcDeployment {
         ? {}
         : { walShipping: `${this.options.shipping} to ${this.options.replicaUrl}` }),
     });
+  }
+
+  /**
+   * Every process's /metrics page now (stage-breakdown.ts). Rejects if a page cannot be read; the
+   * caller then leaves the breakdown out.
+   */
+  async scrape(): Promise<DeploymentScrape> {
+    const atMs = performance.now();
+    const processes = await Promise.all(
+      this.children.map(async (c) => {
+        if (c.metricsUrl === undefined) throw new Error(`${c.name} announced no metrics endpoint`);
+        return { name: c.name, page: await scrapePage(c.metricsUrl) };
+      }),
+    );
+    return { atMs, processes };
   }
 
   /** Coordinator first, then the shards. */

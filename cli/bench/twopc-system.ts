@@ -10,6 +10,7 @@ import { COMMITTED, type TxnFn, type TxnResult } from './closed-loop.ts';
 import { SingleProcessProbe, type ProcessProbe } from './process-stats.ts';
 import type { RestoreTarget } from './restore-speed.ts';
 import { S3RVER_CREDENTIALS, S3rverServer, findS3rver } from './s3rver-server.ts';
+import type { DeploymentScrape } from './stage-breakdown.ts';
 import type { MemoryMark, SystemUnderTest } from './system.ts';
 import { TwopcDeployment } from './twopc-deployment.ts';
 import {
@@ -130,6 +131,10 @@ export class TwopcSystem implements SystemUnderTest {
   }
 
   /** The processes of the scenario's cluster, coordinator first; s3rver too for a WAL row. */
+  scrape(scenario: Scenario): Promise<DeploymentScrape> {
+    return this.deployment(scenario).scrape();
+  }
+
   probes(scenario: Scenario): ProcessProbe[] {
     const shipping = SCENARIO_SPECS[scenario].shipping;
     const probes = this.deployment(scenario).probes();
