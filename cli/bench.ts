@@ -10,6 +10,7 @@ import { EXIT_OK } from './exit.ts';
 import { formatUsage, parseFlags, parseIntFlag } from './args.ts';
 import type { BenchOptions } from './bench/bench-run.ts';
 import { SYSTEMS, type SystemName } from './bench/system.ts';
+import { memorySoakTime } from './bench/targets.ts';
 import { SCENARIOS, clientsMax, type Scenario } from './bench/workload.ts';
 
 export const DEFAULT_BENCH_JSON = 'bench-results.json';
@@ -29,9 +30,20 @@ export const QUICK_BENCH_WARMUP = '250ms';
  */
 export const DEFAULT_BENCH_PREWARM = '10s';
 export const QUICK_BENCH_PREWARM = '0s';
+/**
+ * twopc at the most clients after the regular slices, RSS sampled (cli/bench/soak.ts): long enough
+ * that the full run judges the memory target (memorySoakSecMin: a 5-minute span after a 1-minute
+ * warm start). --quick has none; --soak 0 turns it off.
+ */
+export const DEFAULT_BENCH_SOAK = memorySoakTime;
+export const QUICK_BENCH_SOAK = '0s';
 /** A slice shorter than this measures start-up noise, not throughput. */
 const sliceMsMin = 100;
 const durationMsMax = 3_600_000;
+/** Below this a soak samples RSS less than 200 ms apart (a fifth of it): timer noise, not a series. */
+const soakMsMin = 1_000;
+/** A day: room for slow leaks, and a typo (--soak 600m for 60m) still costs at most one night. */
+const soakMsMax = 86_400_000;
 const warmupMsMax = 60_000;
 const roundsMax = 100;
 
@@ -43,7 +55,12 @@ const FLAGS = {
   duration: {
     kind: 'string',
     value: 'TIME',
-    description: `measured time per row, e.g. 30s, 500ms, 2m (default ${DEFAULT_BENCH_DURATION}; --quick ${QUICK_BENCH_DURATION})`,
+    description: `measured time per row, e.g. 30s, 500ms, 2m; 0 = only the soak (default ${DEFAULT_BENCH_DURATION}; --quick ${QUICK_BENCH_DURATION})`,
+  },
+  soak: {
+    kind: 'string',
+    value: 'TIME',
+    description: `then twopc's 2-shard transfer at the most clients for TIME, RSS sampled: judges the memory target from ${memorySoakTime} on; 0 = none (default ${DEFAULT_BENCH_SOAK} if twopc runs; --quick ${QUICK_BENCH_SOAK})`,
   },
   warmup: {
     kind: 'string',
@@ -105,15 +122,16 @@ const FLAGS = {
 export const summary = 'benchmark twopc against PostgreSQL two-phase commit and a single SQLite file';
 
 export const usage = formatUsage({
-  synopsis: 'npx twopc bench [--quick] [--duration TIME] [--clients LIST] [--systems LIST] [flags]',
+  synopsis:
+    'npx twopc bench [--quick] [--duration TIME] [--soak TIME] [--clients LIST] [--systems LIST] [flags]',
   summary:
     'Runs money transfers in a closed loop on twopc (a coordinator and two participants, separate\n' +
     "processes, synchronous=FULL), on PostgreSQL's native two-phase commit (its own throw-away server,\n" +
     'PREPARE TRANSACTION / COMMIT PREPARED on two databases) and on one local SQLite file, alternating\n' +
     'the systems slice by slice; and twopc again with its participants shipping their WAL (async and\n' +
     'sync) to a throw-away s3rver. Prints txn/s, p50/p99 latency, CPU and peak RSS per process, the\n' +
-    'ratio twopc / PostgreSQL per row and the cost of WAL shipping, judges the targets of issue 7, and\n' +
-    'writes the same as JSON.',
+    'ratio twopc / PostgreSQL per row and the cost of WAL shipping; then soaks twopc at one load for\n' +
+    '--soak TIME, sampling its RSS; judges the targets of issue 7, and writes the same as JSON.',
   flags: FLAGS,
   notes: [
     `LISTs are comma-separated: --clients 1,16,64 (1 to ${clientsMax}), --systems ${SYSTEMS.join(',')},`,
@@ -127,6 +145,7 @@ export const usage = formatUsage({
     '  npx twopc bench --quick',
     '  npx twopc bench --duration 60s --clients 1,16,64 --json results/bench.json',
     '  npx twopc bench --systems twopc --scenarios 2shard --clients 16 --cpu-prof prof/',
+    '  npx twopc bench --systems twopc --scenarios 2shard --clients 64 --duration 0 --soak 10m',
   ].join('\n'),
 });
 
@@ -162,14 +181,40 @@ function parseClients(raw: string): number[] {
   return [...new Set(counts)];
 }
 
+/** --soak: 0 (none) or soakMsMin..soakMsMax; by default on for a full run that includes twopc. */
+function parseSoakMs(raw: string | undefined, quick: boolean, systems: readonly SystemName[]): number {
+  const twopc = systems.includes('twopc');
+  const soakMs = parseDurationMs(
+    '--soak',
+    raw ?? (quick || !twopc ? QUICK_BENCH_SOAK : DEFAULT_BENCH_SOAK),
+    0,
+    soakMsMax,
+  );
+  if (soakMs > 0 && soakMs < soakMsMin) {
+    throw invalidArgument(
+      `--soak: "${raw}" is shorter than ${soakMsMin / 1000} s`,
+      `use 0 for no soak, or e.g. ${memorySoakTime}`,
+    );
+  }
+  if (soakMs > 0 && !twopc) {
+    throw invalidArgument(
+      '--soak runs twopc, which is not among --systems',
+      'add twopc to --systems, or --soak 0',
+    );
+  }
+  return soakMs;
+}
+
 export function parseBenchOptions(argv: readonly string[], cwd = process.cwd()): BenchOptions {
   const flags = parseFlags('bench', argv, FLAGS);
+  const systems = parseChoices<SystemName>('--systems', flags.systems, SYSTEMS);
   const durationMs = parseDurationMs(
     '--duration',
     flags.duration ?? (flags.quick ? QUICK_BENCH_DURATION : DEFAULT_BENCH_DURATION),
-    sliceMsMin,
+    0,
     durationMsMax,
   );
+  const soakMs = parseSoakMs(flags.soak, flags.quick, systems);
   const warmupMs = parseDurationMs(
     '--warmup',
     flags.warmup ?? (flags.quick ? QUICK_BENCH_WARMUP : DEFAULT_BENCH_WARMUP),
@@ -188,7 +233,10 @@ export function parseBenchOptions(argv: readonly string[], cwd = process.cwd()):
         ? 1
         : DEFAULT_BENCH_ROUNDS
       : parseIntFlag('--rounds', flags.rounds, 1, roundsMax);
-  if (durationMs / rounds < sliceMsMin) {
+  if (durationMs === 0 && soakMs === 0) {
+    throw invalidArgument('--duration 0 runs no regular slices, and there is no soak', 'add --soak TIME');
+  }
+  if (durationMs > 0 && durationMs / rounds < sliceMsMin) {
     throw invalidArgument(
       `--duration ${flags.duration ?? ''} over ${rounds} rounds gives slices under ${sliceMsMin} ms`,
       'use fewer --rounds or a longer --duration',
@@ -201,8 +249,9 @@ export function parseBenchOptions(argv: readonly string[], cwd = process.cwd()):
     prewarmMs,
     rounds,
     clients: parseClients(flags.clients),
-    systems: parseChoices<SystemName>('--systems', flags.systems, SYSTEMS),
+    systems,
     scenarios: parseChoices<Scenario>('--scenarios', flags.scenarios, SCENARIOS),
+    soakMs,
     jsonPath: path.resolve(cwd, flags.json),
     dir: path.resolve(cwd, flags.dir ?? os.tmpdir()),
     ...(flags['pg-bin'] === undefined ? {} : { pgBin: path.resolve(cwd, flags['pg-bin']) }),

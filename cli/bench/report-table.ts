@@ -1,10 +1,12 @@
 /**
  * The human side of a bench run: a fixed-width table of the rows (grouped by scenario, then clients,
- * systems side by side), the per-process CPU/memory column, and the target verdicts.
+ * systems side by side), the per-process CPU/memory column, the target verdicts and twopc's memory
+ * (the soak's RSS series, the regular slices' marks).
  */
 import type { BenchReport } from './report.ts';
 import { SCENARIO_TITLES } from './workload.ts';
 import type { BenchRow, ProcessFigures, RowScenario } from './results.ts';
+import type { SoakRecord } from './soak.ts';
 import type { TargetVerdict } from './targets.ts';
 
 export function scenarioTitle(s: RowScenario): string {
@@ -118,6 +120,32 @@ export function formatProcessTable(rows: readonly BenchRow[]): string {
   );
 }
 
+/** Seconds with one decimal below 10 (a short soak samples sub-second), none above. */
+function formatSec(sec: number): string {
+  return sec < 10 ? sec.toFixed(1) : sec.toFixed(0);
+}
+
+/** The soak's load (constant, or the verdict means little) and each process's RSS at start, end and max. */
+export function formatSoak(soak: SoakRecord): string[] {
+  const rates = soak.samples.map((x) => x.txnPerSec).filter(Number.isFinite);
+  const range =
+    rates.length === 0
+      ? ''
+      : ` (between samples ${Math.min(...rates).toFixed(0)}–${Math.max(...rates).toFixed(0)})`;
+  return [
+    `Soak: ${scenarioTitle(soak.scenario)}, ${soak.clients} clients, closed loop, ${formatSec(soak.measuredSec)} s; ` +
+      `twopc RSS every ${formatSec(soak.sampleSec)} s, start = the sample at ${formatSec(soak.startAtSec)} s, ` +
+      `end = the last, at ${formatSec(soak.endAtSec)} s (${soak.spanSec} s apart):`,
+    `  load: ${soak.txnPerSec.toFixed(0)} txn/s${range}, p50 ${formatMs(soak.latencyMs.p50)} ms, ` +
+      `p99 ${formatMs(soak.latencyMs.p99)} ms, ${soak.aborted} aborted, ${soak.errors} errors`,
+    ...soak.processes.map(
+      (p) =>
+        `  ${p.name} (pid ${p.pid}): start ${p.rssStartMb.toFixed(0)} MB, end ${p.rssEndMb.toFixed(0)} MB, ` +
+        `max ${p.rssMaxMb.toFixed(0)} MB`,
+    ),
+  ];
+}
+
 function formatVerdict(t: TargetVerdict): string {
   const mark = t.met === null ? 'NOT JUDGED' : t.met ? 'MET' : 'MISSED';
   return `  [${mark}] ${t.target}: ${t.measured}${t.margin ? ` — ${t.margin}` : ''}`;
@@ -160,10 +188,12 @@ export function formatReport(report: BenchReport): string {
   for (const sys of report.systems)
     if (sys.status === 'skipped') out.push(`${sys.name}: skipped (${sys.note})`);
   out.push('', 'Targets (issue 7):', ...report.targets.map(formatVerdict));
+  if (report.soak) out.push('', ...formatSoak(report.soak));
   if (report.memory.length > 0) {
     out.push(
       '',
-      'twopc RSS (idle after start → 1 min into the first slice (or after it) → end):',
+      'twopc RSS over the regular slices, whose load changes from slice to slice (not judged):',
+      '(idle after start → 1 min into the first slice (or after it) → after the last slice)',
       ...report.memory.map(
         (mm) =>
           `  ${mm.name} (pid ${mm.pid}): ${mm.rssIdleMb.toFixed(0)} → ${mm.rssStartMb.toFixed(0)} → ${mm.rssEndMb.toFixed(0)} MB`,

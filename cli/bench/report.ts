@@ -1,13 +1,15 @@
 /**
- * The whole record of a bench run — machine, settings, systems, rows, slices, memory marks, target
- * verdicts — and its JSON file. NaN (a ratio with nothing to divide by) is written as null.
+ * The whole record of a bench run — machine, settings, systems, rows, slices, memory marks, the soak,
+ * target verdicts — and its JSON file. NaN (a ratio with nothing to divide by) is written as null.
  */
 import { readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import type { RestoreRecord } from './restore-speed.ts';
 import { RESULTS_FORMAT_VERSION, type BenchRow, type SliceRecord } from './results.ts';
+import type { MemoryRecord } from './rounds.ts';
+import type { SoakRecord } from './soak.ts';
 import type { SystemName } from './system.ts';
-import type { MemoryRecord, TargetVerdict } from './targets.ts';
+import type { TargetVerdict } from './targets.ts';
 import type { Scenario } from './workload.ts';
 
 export interface MachineInfo {
@@ -40,6 +42,8 @@ export interface BenchSettings {
   readonly clients: readonly number[];
   readonly systems: readonly SystemName[];
   readonly scenarios: readonly Scenario[];
+  /** The soak after the regular slices (soak.ts); 0 = none. Absent in runs made before it existed. */
+  readonly soakMs: number;
 }
 
 export interface BenchReport {
@@ -54,7 +58,10 @@ export interface BenchReport {
   readonly systems: readonly SystemRecord[];
   readonly rows: readonly BenchRow[];
   readonly slices: readonly SliceRecord[];
+  /** twopc RSS over the regular slices: idle, warm, end (the load changes in between). */
   readonly memory: readonly MemoryRecord[];
+  /** null: no soak (--soak 0, or twopc ran no scenario). The memory target is judged from it. */
+  readonly soak: SoakRecord | null;
   /** Restores of one shard of each WAL cluster from its replica, after the slices. */
   readonly restores: readonly RestoreRecord[];
   readonly targets: readonly TargetVerdict[];

@@ -1,9 +1,10 @@
 /**
- * The performance targets of issue 7, judged against one run's rows: met, missed (and by how much),
- * or not judged (the run lacks the rows). The figures come from the same
+ * The performance targets of issue 7, judged against one run's rows and its soak: met, missed (and by
+ * how much), or not judged (the run lacks the rows or the soak). The figures come from the same
  * run, so drift between runs cannot make a target look met.
  */
 import type { BenchRow } from './results.ts';
+import { soakStartMsMax, type SoakRecord } from './soak.ts';
 
 /** 2-shard transfers: twopc's peak txn/s must be at least this multiple of PostgreSQL 2PC's peak. */
 export const peakThroughputRatioMin = 2;
@@ -13,10 +14,14 @@ export const p99MsMaxAt16 = 10;
 export const p50MsMaxAt1 = 1;
 /** Async WAL shipping may cost at most this share of the 2-shard throughput without shipping. */
 export const walAsyncCostMax = 0.1;
-/** A run this long judges "RSS stays flat"; shorter runs only report start and end. */
+/** A soak whose start and end samples are this far apart judges "RSS stays flat"; a shorter one only reports. */
 export const memoryRunSecMin = 300;
 /** "Flat": RSS at the end at most this much above RSS at the start (allocator and cache warm-up). */
 export const memoryGrowthRatioMax = 1.1;
+/** The shortest --soak that judges memory: its start sample comes soakStartMsMax in (memoryRunSecMin ≥ 5 × that). */
+export const memorySoakSecMin = memoryRunSecMin + soakStartMsMax / 1000;
+/** memorySoakSecMin as a --soak value, for hints and the default. */
+export const memorySoakTime = `${Math.ceil(memorySoakSecMin / 60)}m`;
 
 export interface TargetVerdict {
   readonly id: string;
@@ -26,17 +31,6 @@ export interface TargetVerdict {
   readonly met: boolean | null;
   /** How far from the target, in words ("missed by 0.31 ms (31 %)"). */
   readonly margin: string;
-}
-
-export interface MemoryRecord {
-  readonly name: string;
-  readonly pid: number;
-  /** Right after start-up, before any load. */
-  readonly rssIdleMb: number;
-  /** A minute into the process's first measured slice, or after it if shorter (bench-run.ts rssStartAfterMs). Flatness is judged from here. */
-  readonly rssStartMb: number;
-  /** After the last slice. */
-  readonly rssEndMb: number;
 }
 
 function measured2shard(rows: readonly BenchRow[], system: string): BenchRow[] {
@@ -110,23 +104,32 @@ function latencyTarget(
   };
 }
 
-function memoryTarget(memory: readonly MemoryRecord[], runSec: number): TargetVerdict {
-  const target = `each twopc process's RSS flat over a ${memoryRunSecMin / 60}-minute run`;
-  if (memory.length === 0)
-    return { id: 'memory-flat', target, measured: 'twopc not run', met: null, margin: '' };
-  const measured = memory.map((m) => `${m.name} ${fmt(m.rssStartMb, 0)}→${fmt(m.rssEndMb, 0)} MB`).join(', ');
-  if (runSec < memoryRunSecMin) {
-    return {
-      id: 'memory-flat',
-      target,
-      measured,
-      met: null,
-      margin: `not judged: the run lasted ${fmt(runSec, 0)} s (< ${memoryRunSecMin} s)`,
-    };
+/**
+ * Judged from the soak only (soak.ts): one load, RSS from a warm start sample to the last. The regular
+ * slices change the load between their RSS marks, so without a soak there is no verdict, only a hint.
+ */
+function memoryTarget(soak: SoakRecord | null): TargetVerdict {
+  const id = 'memory-flat';
+  const target = `each twopc process's RSS flat over a ${memoryRunSecMin / 60}-minute run at constant load`;
+  const hint = `run with --soak ${memorySoakTime} or longer for a verdict`;
+  if (soak === null) {
+    const measured = 'no soak in this run (the regular slices change the load between their RSS marks)';
+    return { id, target, measured, met: null, margin: `not judged: ${hint}` };
   }
-  const worst = Math.max(...memory.map((m) => m.rssEndMb / m.rssStartMb));
+  const measured =
+    soak.processes
+      .map((p) => `${p.name} ${fmt(p.rssStartMb, 0)}→${fmt(p.rssEndMb, 0)} MB (max ${fmt(p.rssMaxMb, 0)})`)
+      .join(', ') +
+    ` over ${fmt(soak.spanSec, 0)} s of soak, ${soak.clients} clients, ${fmt(soak.txnPerSec, 0)} txn/s`;
+  if (soak.spanSec < memoryRunSecMin) {
+    const margin = `not judged: the soak's start and end samples are ${fmt(soak.spanSec, 0)} s apart (< ${memoryRunSecMin} s); ${hint}`;
+    return { id, target, measured, met: null, margin };
+  }
+  const worst = Math.max(...soak.processes.map((p) => p.rssEndMb / p.rssStartMb));
+  if (!Number.isFinite(worst))
+    return { id, target, measured, met: null, margin: 'not judged: an RSS sample could not be read' };
   return {
-    id: 'memory-flat',
+    id,
     target,
     measured,
     met: worst <= memoryGrowthRatioMax,
@@ -169,16 +172,12 @@ function walAsyncCostTarget(rows: readonly BenchRow[]): TargetVerdict {
   };
 }
 
-export function judgeTargets(
-  rows: readonly BenchRow[],
-  memory: readonly MemoryRecord[],
-  runSec: number,
-): TargetVerdict[] {
+export function judgeTargets(rows: readonly BenchRow[], soak: SoakRecord | null): TargetVerdict[] {
   return [
     peakTarget(rows),
     latencyTarget(rows, 'p99-at-16', 16, 'p99', p99MsMaxAt16),
     latencyTarget(rows, 'p50-at-1', 1, 'p50', p50MsMaxAt1),
     walAsyncCostTarget(rows),
-    memoryTarget(memory, runSec),
+    memoryTarget(soak),
   ];
 }

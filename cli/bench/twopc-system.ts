@@ -174,6 +174,11 @@ export class TwopcSystem implements SystemUnderTest {
     return [...this.deployments.values()].flatMap((d) => d.memory());
   }
 
+  /** The processes of the scenario's cluster only (what the soak samples). */
+  memoryOf(scenario: Scenario): MemoryMark[] {
+    return this.deployment(scenario).memory();
+  }
+
   /** The clusters (coordinator first, then the shards, in each), then s3rver. */
   async stop(): Promise<void> {
     if (this.stopped) return;

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseBenchOptions, usage } from '../../cli/bench.ts';
+import { memorySoakSecMin } from '../../cli/bench/targets.ts';
 import { CLI_BIN, lines, processAlive, runCli } from '../helpers/cli.ts';
 
 /** Start-up of s3rver, nine twopc processes and a PostgreSQL initdb, then ~14 one-second slices, on a busy box. */
@@ -45,6 +46,13 @@ describe('twopc bench flags', () => {
     [['--scenarios', '3shard'], /--scenarios: "3shard"/],
     [['--duration', 'soon'], /--duration: "soon" is not a duration/],
     [['--duration', '200ms', '--rounds', '4'], /slices under 100 ms/],
+    [['--soak', 'soon'], /--soak: "soon" is not a duration from 0 ms to 86400 s/],
+    [['--soak=-5m'], /--soak: "-5m" is not a duration/],
+    [['--soak', '1500m'], /--soak: "1500m" is not a duration from 0 ms to 86400 s/],
+    [['--soak', '500ms'], /--soak: "500ms" is shorter than 1 s/],
+    [['--soak', '1m', '--systems', 'postgres'], /--soak runs twopc, which is not among --systems/],
+    [['--duration', '0', '--soak', '0'], /--duration 0 runs no regular slices, and there is no soak/],
+    [['--duration', '0', '--systems', 'sqlite'], /--duration 0 runs no regular slices, and there is no soak/],
   ])('%j is a usage error: one line, exit 2', async (args, message) => {
     const r = await runCli(['bench', ...args]);
     expect(r.code).toBe(2);
@@ -67,6 +75,9 @@ describe('twopc bench flags', () => {
       scenarios: ['2shard', '1shard', '2shard-wal-async', '2shard-wal-sync'],
       jsonPath: '/x/bench-results.json',
     });
+    // The full run's soak is long enough to judge the memory target.
+    expect(full.soakMs).toBe(360_000);
+    expect(full.soakMs).toBeGreaterThanOrEqual(memorySoakSecMin * 1000);
     const quick = parseBenchOptions(['--quick', '--clients', '4,1,4', '--systems', 'sqlite,twopc'], '/x');
     expect(quick).toMatchObject({
       quick: true,
@@ -75,6 +86,7 @@ describe('twopc bench flags', () => {
       prewarmMs: 0,
       rounds: 1,
       clients: [4, 1],
+      soakMs: 0,
     });
     expect(quick.systems).toEqual(['twopc', 'sqlite']);
     expect(parseBenchOptions(['--duration', '1.5m', '--warmup', '0', '--prewarm', '2s'], '/x')).toMatchObject(
@@ -84,6 +96,13 @@ describe('twopc bench flags', () => {
         prewarmMs: 2_000,
       },
     );
+    expect(parseBenchOptions(['--soak', '0'], '/x').soakMs).toBe(0);
+    expect(parseBenchOptions(['--systems', 'postgres,sqlite'], '/x').soakMs).toBe(0);
+    expect(parseBenchOptions(['--quick', '--soak', '3s'], '/x').soakMs).toBe(3_000);
+    expect(parseBenchOptions(['--duration', '0', '--soak', '10m'], '/x')).toMatchObject({
+      durationMs: 0,
+      soakMs: 600_000,
+    });
   });
 });
 
@@ -117,7 +136,8 @@ describe('twopc bench --quick (smoke)', () => {
       expect(report).toMatchObject({
         formatVersion: 1,
         interrupted: false,
-        settings: { quick: true, clients: [1, 4] },
+        settings: { quick: true, clients: [1, 4], soakMs: 0 },
+        soak: null,
       });
       expect(report.machine.cpus).toBeGreaterThan(0);
       const pgRan = report.systems.some(
@@ -214,6 +234,114 @@ describe('twopc bench --quick (smoke)', () => {
       for (const pid of pids) expect(processAlive(pid), `pid ${pid}`).toBe(false);
       for (const s of report.systems)
         if (s.description?.dataDir) expect(existsSync(s.description.dataDir)).toBe(false);
+    },
+    smokeRunTimeoutMs,
+  );
+});
+
+describe('twopc bench --soak (smoke)', () => {
+  const cwd = mkdtempSync(path.join(tmpdir(), 'twopc-bench-soak-test-'));
+  afterAll(() => rmSync(cwd, { recursive: true, force: true }));
+  const processNames = ['coordinator', 'shard-a', 'shard-b'];
+
+  it(
+    'soaks twopc after the regular slices: the RSS series and a memory verdict that is not judged, with the hint',
+    async () => {
+      const args = [
+        '--quick',
+        '--systems',
+        'twopc',
+        '--scenarios',
+        '2shard',
+        '--clients',
+        '2',
+        '--soak',
+        '3s',
+      ];
+      const r = await runBench([...args, '--dir', cwd, '--json', 'soak.json'], cwd);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(
+        /^Soak: 2-shard transfer, 2 clients, closed loop, 3\.\d s; twopc RSS every 0\.6 s/m,
+      );
+      expect(r.stdout).toMatch(/^ {2}load: \d+ txn\/s \(between samples \d+–\d+\), p50 /m);
+      for (const name of processNames)
+        expect(r.stdout).toMatch(
+          new RegExp(`^  ${name} \\(pid \\d+\\): start \\d+ MB, end \\d+ MB, max \\d+ MB$`, 'm'),
+        );
+      expect(r.stdout).toMatch(
+        /^ {2}\[NOT JUDGED\] each twopc process's RSS flat .* run with --soak 6m or longer for a verdict$/m,
+      );
+      expect(r.stdout).toMatch(/^twopc RSS over the regular slices, whose load changes/m);
+      expect(r.stderr).toMatch(/soak: 2-shard transfer, 2 clients for 3 s/);
+
+      const report = JSON.parse(readFileSync(path.join(cwd, 'soak.json'), 'utf8'));
+      expect(report.settings.soakMs).toBe(3_000);
+      expect(report.rows.map((row: { clients: number }) => row.clients)).toEqual([2]);
+      const soak = report.soak;
+      expect(soak).toMatchObject({
+        system: 'twopc',
+        scenario: '2shard',
+        clients: 2,
+        soakSec: 3,
+        sampleSec: 0.6,
+      });
+      expect(soak.committed).toBeGreaterThan(0);
+      expect(soak.errors).toBe(0);
+      // The start is the first sample (a fifth of 3 s in); a busy machine delays timers, never skips the start.
+      expect(soak.startAtSec).toBe(soak.samples[0].atSec);
+      expect(soak.startAtSec).toBeGreaterThan(0.55);
+      expect(soak.endAtSec).toBeCloseTo(soak.measuredSec, 1);
+      expect(soak.spanSec).toBeLessThan(300);
+      // Ticks at 0.6, 1.2, 1.8, 2.4 s (3.0 s, if it fires, gives way to the end sample); fewer if timers lag.
+      expect(soak.samples.length).toBeGreaterThanOrEqual(3);
+      expect(soak.samples.length).toBeLessThanOrEqual(6);
+      const times = soak.samples.map((x: { atSec: number }) => x.atSec);
+      expect(times).toEqual([...times].sort((a, b) => a - b));
+      for (const sample of soak.samples) {
+        expect(Object.keys(sample.rssMb).sort()).toEqual(processNames);
+        for (const mb of Object.values(sample.rssMb)) expect(mb).toBeGreaterThan(10);
+      }
+      expect(soak.processes.map((p: { name: string }) => p.name).sort()).toEqual(processNames);
+      for (const p of soak.processes) {
+        expect(p.rssMaxMb).toBeGreaterThanOrEqual(Math.max(p.rssStartMb, p.rssEndMb));
+        expect(processAlive(p.pid), `pid ${p.pid}`).toBe(false);
+      }
+      const memory = report.targets.find((t: { id: string }) => t.id === 'memory-flat');
+      expect(memory.met).toBeNull();
+      expect(memory.margin).toMatch(
+        /start and end samples are \d s apart \(< 300 s\); run with --soak 6m or longer/,
+      );
+    },
+    smokeRunTimeoutMs,
+  );
+
+  it(
+    'runs only the soak with --duration 0: no rows, the other systems skipped, one twopc cluster',
+    async () => {
+      const args = [
+        '--systems',
+        'twopc,sqlite',
+        '--scenarios',
+        '1shard,2shard-wal-async',
+        '--clients',
+        '1,3',
+      ];
+      const timing = ['--duration', '0', '--soak', '1s', '--prewarm', '0s', '--warmup', '100ms'];
+      const r = await runBench([...args, ...timing, '--dir', cwd, '--json', 'only.json'], cwd);
+      expect(r.code, r.stderr).toBe(0);
+      const report = JSON.parse(readFileSync(path.join(cwd, 'only.json'), 'utf8'));
+      expect(report.rows).toEqual([]);
+      expect(report.slices).toEqual([]);
+      expect(report.memory).toEqual([]);
+      expect(report.restores).toEqual([]);
+      expect(report.systems.find((s: { name: string }) => s.name === 'sqlite')).toMatchObject({
+        status: 'skipped',
+        note: expect.stringMatching(/--duration 0/),
+      });
+      // No 2-shard scenario in the run: the first twopc runs, at the most clients.
+      expect(report.soak).toMatchObject({ scenario: '1shard', clients: 3, sampleSec: 0.2 });
+      expect(report.soak.processes.map((p: { name: string }) => p.name).sort()).toEqual(processNames);
+      expect(r.stderr).not.toMatch(/s3rver/);
     },
     smokeRunTimeoutMs,
   );
