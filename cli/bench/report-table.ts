@@ -3,6 +3,7 @@
  * systems side by side), the per-process CPU/memory column, the target verdicts and twopc's memory
  * (the soak's RSS series, the regular slices' marks).
  */
+import type { StageBreakdown } from './stage-breakdown.ts';
 import type { BenchReport } from './report.ts';
 import { SCENARIO_TITLES } from './workload.ts';
 import type { BenchRow, ProcessFigures, RowScenario } from './results.ts';
@@ -146,6 +147,44 @@ export function formatSoak(soak: SoakRecord): string[] {
   ];
 }
 
+/** The stage breakdown of the twopc rows (stage-breakdown.ts). */
+export function formatStagesTable(rows: readonly BenchRow[]): string {
+  const staged = rows.filter((r) => r.stages !== undefined);
+  const num = (v: number, digits: number) => (Number.isFinite(v) ? v.toFixed(digits) : '-');
+  const cells = staged.map((r) => {
+    const st = r.stages as StageBreakdown;
+    return [
+      scenarioTitle(r.scenario),
+      String(r.clients ?? '-'),
+      num(st.protocolMs, 2),
+      num(st.prepareMs, 2),
+      num(st.decisionMs, 2),
+      num(st.commitMs, 2),
+      `${num(st.flushMs, 2)} / ${num(st.messagesPerFlush, 1)}`,
+      num(st.recordsPerLogBatch, 1),
+      Object.entries(st.eventLoop)
+        .sort(([a], [b]) => Number(b === 'coordinator') - Number(a === 'coordinator'))
+        .map(([name, u]) => `${name} ${num(100 * u, 0)}%`)
+        .join(', '),
+    ];
+  });
+  return formatTable(
+    [
+      'scenario',
+      'clients',
+      'protocol ms',
+      'prepare',
+      'decision',
+      'commit',
+      'flush ms / msgs',
+      'log',
+      'event loop busy',
+    ],
+    cells,
+    new Set([1, 2, 3, 4, 5, 6, 7]),
+  );
+}
+
 function formatVerdict(t: TargetVerdict): string {
   const mark = t.met === null ? 'NOT JUDGED' : t.met ? 'MET' : 'MISSED';
   return `  [${mark}] ${t.target}: ${t.measured}${t.margin ? ` — ${t.margin}` : ''}`;
@@ -171,6 +210,17 @@ export function formatReport(report: BenchReport): string {
     'others = CPU used meanwhile by every other process on the machine (other jobs: noise).',
     'postgres(N) = the server and its N-1 child processes, memory as summed PSS (shared buffers once).',
   ];
+  if (report.rows.some((r) => r.stages !== undefined))
+    out.push(
+      '',
+      formatStagesTable(report.rows),
+      '',
+      "Where twopc's time goes, from its processes' /metrics over the measured windows (means):",
+      'protocol = a committed transaction at the coordinator, from its plan to its answer; prepare =',
+      'Prepare sent → every vote in; decision = the COMMIT record forced; commit = Commit sent → every',
+      'ack in; flush = one participant local transaction (fsync included) and the messages it wrote;',
+      'log = decisions per decision-log fsync; event loop = share of the window each loop was busy.',
+    );
   if (report.rows.some((r) => r.vsNoShipping !== undefined))
     out.push(
       '',

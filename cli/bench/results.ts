@@ -4,6 +4,7 @@
  * same twopc transfer without shipping), and the issue's targets judged against them.
  * This is exactly what `--json` writes; the table is printed from it (report-table.ts).
  */
+import { meanBreakdown, type StageBreakdown } from './stage-breakdown.ts';
 import { LatencyHistogram, type LatencySummaryMs } from './latency-histogram.ts';
 import type { SliceResult } from './closed-loop.ts';
 import type { RssKind, WindowStats } from './process-stats.ts';
@@ -64,6 +65,8 @@ export interface BenchRow {
    * shipping (throughput below 1 = what shipping costs); null if that row was not measured.
    */
   readonly vsNoShipping?: Ratios | null;
+  /** twopc rows: where the time went, from the processes' /metrics (stage-breakdown.ts), slices averaged. */
+  readonly stages?: StageBreakdown;
 }
 
 /** One slice as measured, to see drift between rounds. */
@@ -104,6 +107,12 @@ export class RowAccumulator {
     readonly clients: number,
     readonly method: string | undefined,
   ) {}
+
+  private readonly stages: StageBreakdown[] = [];
+
+  addStages(breakdown: StageBreakdown): void {
+    this.stages.push(breakdown);
+  }
 
   private machineCpuSec = 0;
   private machineWindowSec = 0;
@@ -168,6 +177,7 @@ export class RowAccumulator {
       processes,
       machineCpuPercent,
       otherCpuPercent: Math.max(0, machineCpuPercent - ours),
+      ...(this.stages.length === 0 ? {} : { stages: meanBreakdown(this.stages) }),
     };
   }
 }

@@ -10,6 +10,7 @@ import type { BenchOptions, BenchIo } from './bench-run.ts';
 import { runSlice } from './closed-loop.ts';
 import { MachineCpuProbe, SingleProcessProbe, readRssKb, type WindowStats } from './process-stats.ts';
 import { RowAccumulator, type SliceRecord } from './results.ts';
+import { stageBreakdown, type DeploymentScrape } from './stage-breakdown.ts';
 import { SYSTEMS, type SystemUnderTest } from './system.ts';
 import { SCENARIOS, SCENARIO_SPECS, SCENARIO_TITLES, type Transfer } from './workload.ts';
 
@@ -108,6 +109,9 @@ export async function runRounds(
           let windows: WindowStats[] = [];
           let machine = { cpuSec: Number.NaN, windowSec: 0 };
           let windowStartMs = Number.POSITIVE_INFINITY;
+          // twopc: /metrics of every process at both ends of the window (a failed scrape: no breakdown).
+          const scrape = () => system.scrape?.(scenario).catch(() => undefined);
+          let scrapes: Array<Promise<DeploymentScrape | undefined> | undefined> = [];
           const markWarmMemory = () => {
             if (system.name !== 'twopc') return;
             for (const m of system.memory()) if (!memoryWarm.has(m.pid)) memoryWarm.set(m.pid, m.rssKb);
@@ -119,10 +123,12 @@ export async function runRounds(
               windowStartMs = performance.now();
               machineProbe.begin();
               probes.forEach((p) => p.begin());
+              scrapes = [scrape()];
             },
             onWindowEnd: () => {
               windows = probes.map((p) => p.end());
               machine = machineProbe.end();
+              scrapes.push(scrape());
             },
             onSample: () => {
               probes.forEach((p) => p.sample());
@@ -140,6 +146,8 @@ export async function runRounds(
             rows.set(key, row);
           }
           row.add(slice, windows, machine);
+          const [before, after] = await Promise.all(scrapes);
+          if (before !== undefined && after !== undefined) row.addStages(stageBreakdown(before, after));
           const record: SliceRecord = {
             round: round + 1,
             system: system.name,

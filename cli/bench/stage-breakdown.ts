@@ -107,3 +107,22 @@ export function stageBreakdown(before: DeploymentScrape, after: DeploymentScrape
     ),
   };
 }
+
+/** The mean of several slices' breakdowns, field by field (NaN fields left out of their mean). */
+export function meanBreakdown(all: readonly StageBreakdown[]): StageBreakdown {
+  const mean = (pick: (b: StageBreakdown) => number | undefined) => {
+    const values = all.map(pick).filter((v): v is number => v !== undefined && Number.isFinite(v));
+    return values.length === 0 ? Number.NaN : values.reduce((a, b) => a + b, 0) / values.length;
+  };
+  const names = [...new Set(all.flatMap((b) => Object.keys(b.eventLoop)))];
+  return {
+    protocolMs: mean((b) => b.protocolMs),
+    prepareMs: mean((b) => b.prepareMs),
+    decisionMs: mean((b) => b.decisionMs),
+    commitMs: mean((b) => b.commitMs),
+    flushMs: mean((b) => b.flushMs),
+    messagesPerFlush: mean((b) => b.messagesPerFlush),
+    recordsPerLogBatch: mean((b) => b.recordsPerLogBatch),
+    eventLoop: Object.fromEntries(names.map((n) => [n, mean((b) => b.eventLoop[n])])),
+  };
+}

@@ -131,6 +131,7 @@ describe('twopc bench --quick (smoke)', () => {
       expect(r.code, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/^scenario\s+clients\s+system\s+txn\/s\s+p50 ms\s+p99 ms/m);
       expect(r.stdout).toMatch(/Targets \(issue 7\):/);
+      expect(r.stdout).toMatch(/^scenario\s+clients\s+protocol ms\s+prepare\s+decision\s+commit\s+flush ms/m);
 
       const report = JSON.parse(readFileSync(path.join(cwd, 'bench-results.json'), 'utf8'));
       expect(report).toMatchObject({
@@ -180,6 +181,20 @@ describe('twopc bench --quick (smoke)', () => {
             ...(wal ? ['s3rver'] : []),
             'bench',
           ]);
+          // Where the time went, from the processes' /metrics: every committed 2-shard transaction
+          // went through every stage, and a flush wrote at least one message.
+          const stages = row.stages;
+          expect(stages, `${row.scenario} ${row.clients}: stages`).toBeDefined();
+          expect(stages.protocolMs).toBeGreaterThan(0);
+          expect(stages.flushMs).toBeGreaterThan(0);
+          expect(stages.messagesPerFlush).toBeGreaterThanOrEqual(1);
+          expect(Object.keys(stages.eventLoop).sort()).toEqual(['coordinator', 'shard-a', 'shard-b']);
+          if (row.scenario !== '1shard') {
+            expect(stages.prepareMs).toBeGreaterThan(0);
+            expect(stages.decisionMs).toBeGreaterThan(0);
+            expect(stages.commitMs).toBeGreaterThan(0);
+            expect(stages.protocolMs).toBeGreaterThanOrEqual(stages.prepareMs);
+          }
           if (wal) {
             // The cost of shipping: this row over twopc's 2-shard row of the same clients.
             const none = measured.find(
