@@ -219,7 +219,8 @@ export function formatReport(report: BenchReport): string {
       'protocol = a committed transaction at the coordinator, from its plan to its answer; prepare =',
       'Prepare sent → every vote in; decision = the COMMIT record forced; commit = Commit sent → every',
       'ack in; flush = one participant local transaction (fsync included) and the messages it wrote;',
-      'log = decisions per decision-log fsync; event loop = share of the window each loop was busy.',
+      'log = records (COMMIT, END) per decision-log write batch, one fsync each; event loop = share of',
+      'the window each process was busy (fsyncs included: better-sqlite3 waits for them on the loop).',
     );
   if (report.rows.some((r) => r.vsNoShipping !== undefined))
     out.push(
