@@ -215,3 +215,17 @@ export function formatUsage(u: UsageText): string {
     '',
   ].join('\n');
 }
+
+/**
+ * `--metrics HOST:PORT`, which must not be the `--listen` address (both would bind it; the second
+ * bind would fail with a hint about the wrong flag). Port 0 is fine on both: each gets its own port.
+ */
+export function parseMetricsAddress(raw: string, listen: string): string {
+  const metrics = parseHostPort('--metrics', raw);
+  if (metrics === listen && !metrics.endsWith(':0'))
+    throw invalidArgument(
+      `--metrics: ${metrics} is also the --listen address`,
+      'serve metrics on a port of its own, e.g. --metrics 127.0.0.1:9400',
+    );
+  return metrics;
+}

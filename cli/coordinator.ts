@@ -28,7 +28,15 @@ import {
   type LeaseConfig,
 } from '../coordinator/replicas.ts';
 import { EXIT_FAILURE } from './exit.ts';
-import { formatUsage, parseFlags, parseHostPort, parseId, parseIntFlag, parseNamedAddress } from './args.ts';
+import {
+  formatUsage,
+  parseFlags,
+  parseHostPort,
+  parseMetricsAddress,
+  parseId,
+  parseIntFlag,
+  parseNamedAddress,
+} from './args.ts';
 import { serveUntilStopped } from './serve.ts';
 
 export const DEFAULT_COORDINATOR_LISTEN = '127.0.0.1:7400';
@@ -174,7 +182,9 @@ export function parseCoordinatorOptions(argv: readonly string[]): CoordinatorOpt
   const lease = leaseFromFlags(flags, decisionLog);
   return Object.freeze({
     listen: parseHostPort('--listen', flags.listen),
-    ...(flags.metrics === undefined ? {} : { metrics: parseHostPort('--metrics', flags.metrics) }),
+    ...(flags.metrics === undefined
+      ? {}
+      : { metrics: parseMetricsAddress(flags.metrics, parseHostPort('--listen', flags.listen)) }),
     decisionLog,
     ...(lease === undefined ? {} : { lease }),
     participants,

@@ -9,7 +9,14 @@ import { createLogger } from '../common/log.ts';
 import { coordinatorAddressesMax, splitCoordinatorAddresses } from '../participant/coordinator-addresses.ts';
 import { parseReplicaUrl } from '../participant/replica/replica-url.ts';
 import { REPLICATION_MODES, WAL_SHIPPER_DEFAULTS, type ReplicationMode } from '../participant/wal/config.ts';
-import { formatUsage, parseFlags, parseHostPort, parseIntFlag, parseName } from './args.ts';
+import {
+  formatUsage,
+  parseFlags,
+  parseHostPort,
+  parseMetricsAddress,
+  parseIntFlag,
+  parseName,
+} from './args.ts';
 import { serveUntilStopped } from './serve.ts';
 
 export const DEFAULT_PARTICIPANT_LISTEN = '127.0.0.1:7401';
@@ -147,7 +154,9 @@ export function parseParticipantOptions(argv: readonly string[]): ParticipantOpt
   return Object.freeze({
     shard: parseName('--shard', flags.shard),
     listen: parseHostPort('--listen', flags.listen),
-    ...(flags.metrics === undefined ? {} : { metrics: parseHostPort('--metrics', flags.metrics) }),
+    ...(flags.metrics === undefined
+      ? {}
+      : { metrics: parseMetricsAddress(flags.metrics, parseHostPort('--listen', flags.listen)) }),
     dataDir: flags['data-dir'],
     schemaPath: flags.schema,
     ...(coordinator === undefined ? {} : { coordinator: parseCoordinatorList(coordinator) }),

@@ -13,7 +13,7 @@ import { renderMetrics, type MetricFamily } from './metrics-text.ts';
 export const METRICS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 /** A scrape that has not sent its request within this long is dropped (a stuck client holds a socket). */
 export const metricsRequestTimeoutMs = 10_000;
-/** Scrapers connected at once; more wait in the kernel's backlog. */
+/** Scrapers connected at once; Node drops connections beyond it. */
 export const metricsConnectionsMax = 64;
 /** How long close() waits for scrapes in flight before it cuts their sockets. */
 export const metricsCloseGraceMs = 1_000;

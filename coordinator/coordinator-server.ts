@@ -148,10 +148,11 @@ export async function startCoordinatorServer(options: CoordinatorServerOptions):
 
   let closing: Promise<void> | undefined;
   const close = async () => {
-    await metrics?.close(); // first: a scrape must not read a log being closed
     // Long-lived ExecuteStreams would hold the graceful shutdown for its whole grace: end them as
     // soon as the transactions they carry are answered.
     await Promise.all([listener.shutdown(coordinatorCloseGraceMs), service?.drainStreams()]);
+    // Served through the drain, closed before a scrape could read a closed log.
+    await metrics?.close();
     await closeBackends();
     logger.info('coordinator stopped');
   };

@@ -143,6 +143,8 @@ export interface LogListQuery {
 export interface DecisionLogStats {
   /** Write batches committed (one local transaction and at most one fsync each). */
   readonly batches: number;
+  /** Those of them holding a forced write (a COMMIT, an INTENT): one fsync each. */
+  readonly forcedBatches: number;
   /** Records written in those batches. */
   readonly records: number;
   readonly batchRecordsMax: number;

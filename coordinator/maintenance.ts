@@ -12,10 +12,7 @@ export function startMaintenance(ctx: ProtocolContext): Promise<void>[] {
   void delivery
     .redriveFromLog()
     .catch((err: unknown) => logger.error('start-up re-drive failed', { error: describeError(err) }));
-  return [
-    every(ctx, config.redriveIntervalMs, () => delivery.redriveFromLog()),
-    collectGarbage(ctx),
-  ];
+  return [every(ctx, config.redriveIntervalMs, () => delivery.redriveFromLog()), collectGarbage(ctx)];
 }
 
 /**

@@ -69,8 +69,13 @@ export function coordinatorMetricFamilies(source: CoordinatorMetricsSource): Met
     ),
     counter(
       'twopc_decision_log_batches_total',
-      'Decision log write batches (one fsync each at most).',
+      'Decision log write batches, lazy-only ones (END records, no fsync) included.',
       m.decisionLog.batches,
+    ),
+    counter(
+      'twopc_decision_log_forced_batches_total',
+      'Decision log write batches holding a forced record (COMMIT, INTENT): one fsync each.',
+      m.decisionLog.forcedBatches,
     ),
     counter(
       'twopc_decision_log_records_total',
@@ -97,19 +102,24 @@ export function coordinatorMetricFamilies(source: CoordinatorMetricsSource): Met
     ),
     counter(
       'twopc_participant_sessions_opened_total',
-      'Streams opened to each participant (more than one: the link broke and was reopened).',
+      'Streams opened to each participant (the first on the first message, then after each break).',
       perShard((s) => s.sessionsOpened),
+    ),
+    counter(
+      'twopc_participant_sessions_broken_total',
+      'Streams to each participant that broke (messages on them failed UNAVAILABLE and were retried or aborted).',
+      perShard((s) => s.sessionsBroken),
     ),
     histogram(
       'twopc_stage_duration_seconds',
-      'Two-phase commit stages: prepare (every vote in), decision (COMMIT forced), commit (every ack in).',
+      'Two-phase commit stages of transactions that committed: prepare (every vote in), decision (COMMIT forced), commit (every ack in).',
       PROTOCOL_STAGES.map((stage) => ({ labels: { stage }, histogram: timings.stages[stage] })),
     ),
     histogram(
       'twopc_protocol_duration_seconds',
-      'The protocol run of a transaction, from its plan to its answer, by path and result.',
+      'The protocol run of a transaction, from its plan to its answer, by the shards it planned and its result.',
       [...timings.runs.values()].map((r) => ({
-        labels: { path: r.path, result: r.result },
+        labels: { shards: r.shards, result: r.result },
         histogram: r.histogram,
       })),
     ),

@@ -25,9 +25,13 @@ export interface MetricsSnapshot {
 export const PROTOCOL_STAGES = ['prepare', 'decision', 'commit'] as const;
 export type ProtocolStage = (typeof PROTOCOL_STAGES)[number];
 
-/** How a transaction ran: two phases, one phase (one shard), or none (nothing written or read). */
-export const PROTOCOL_PATHS = ['two_phase', 'one_phase', 'none'] as const;
-export type ProtocolPath = (typeof PROTOCOL_PATHS)[number];
+/**
+ * The shards a transaction's plan names: none (an interactive transaction that did nothing), one (the
+ * one-phase path, unless the participant declines it), several (two-phase commit). A label of its
+ * own, not `path`: twopc_txns_committed_total's `path` says how a commit ended up being made.
+ */
+export const PLAN_SHARDS = ['none', 'one', 'several'] as const;
+export type PlanShards = (typeof PLAN_SHARDS)[number];
 /** What the protocol returned: an outcome, or a throw (UNAVAILABLE: not known yet; INVALID_ARGUMENT). */
 export const PROTOCOL_RESULTS = ['committed', 'aborted', 'error'] as const;
 export type ProtocolResult = (typeof PROTOCOL_RESULTS)[number];
@@ -43,17 +47,17 @@ export class ProtocolTimings {
     decision: new LatencyHistogram(),
     commit: new LatencyHistogram(),
   };
-  /** The whole protocol run, from the plan to the answer, by path and result. */
+  /** The whole protocol run, from the plan to the answer, by the plan's shards and the result. */
   readonly runs = new Map<
     string,
-    { path: ProtocolPath; result: ProtocolResult; histogram: LatencyHistogram }
+    { shards: PlanShards; result: ProtocolResult; histogram: LatencyHistogram }
   >();
 
-  observeRun(path: ProtocolPath, result: ProtocolResult, ms: number): void {
-    const key = `${path}/${result}`;
+  observeRun(shards: PlanShards, result: ProtocolResult, ms: number): void {
+    const key = `${shards}/${result}`;
     let run = this.runs.get(key);
     if (run === undefined) {
-      run = { path, result, histogram: new LatencyHistogram() };
+      run = { shards, result, histogram: new LatencyHistogram() };
       this.runs.set(key, run);
     }
     run.histogram.observeMs(ms);

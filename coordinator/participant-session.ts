@@ -42,6 +42,8 @@ export interface SessionStats {
   readonly messagesSent: number;
   readonly batchesSent: number;
   readonly sessionsOpened: number;
+  /** Streams that broke (everything in flight on them failed UNAVAILABLE). */
+  readonly sessionsBroken: number;
   readonly batchMessagesPeak: number;
 }
 
@@ -62,7 +64,13 @@ export class ParticipantSession {
   private reopenTimer: NodeJS.Timeout | undefined;
   private lastError = 'not connected yet';
   private closed = false;
-  private counters = { messagesSent: 0, batchesSent: 0, sessionsOpened: 0, batchMessagesPeak: 0 };
+  private counters = {
+    messagesSent: 0,
+    batchesSent: 0,
+    sessionsOpened: 0,
+    sessionsBroken: 0,
+    batchMessagesPeak: 0,
+  };
 
   constructor(
     private readonly shard: string,
@@ -208,6 +216,7 @@ export class ParticipantSession {
   private broke(session: SessionStream, why: string): void {
     if (session.broken) return;
     session.broken = true;
+    if (!this.closed) this.counters.sessionsBroken++;
     if (this.session === session) this.session = undefined;
     this.breaksInARow++;
     this.lastError = why;

@@ -17,7 +17,7 @@ import { abortEverywhere, answer, forceCommit } from './decision.ts';
 import { runOnePhase } from './one-phase-commit.ts';
 import type { TxnPlan } from './op-validation.ts';
 import { collectVotes, prepareTimeoutMs } from './prepare.ts';
-import type { ProtocolPath, ProtocolResult } from './metrics.ts';
+import type { PlanShards, ProtocolResult } from './metrics.ts';
 import type { ProtocolContext } from './protocol-context.ts';
 import type { Transaction } from './transaction.ts';
 
@@ -28,15 +28,14 @@ export async function runProtocol(
 ): Promise<TxnOutcome> {
   // Aborted before anything was sent (the client, or shutdown, while an INTENT was being forced).
   if (txn.outcome !== undefined) return answer(txn, txn.outcome);
-  const path: ProtocolPath =
-    plan.shards.length === 0 ? 'none' : plan.shards.length === 1 ? 'one_phase' : 'two_phase';
+  const shards: PlanShards = plan.shards.length === 0 ? 'none' : plan.shards.length === 1 ? 'one' : 'several';
   const startedMs = performance.now();
   const timed = (result: ProtocolResult) =>
-    ctx.metrics.timings.observeRun(path, result, performance.now() - startedMs);
+    ctx.metrics.timings.observeRun(shards, result, performance.now() - startedMs);
   try {
-    const outcome = await (path === 'none'
+    const outcome = await (shards === 'none'
       ? txn.commitWithoutLog(ctx.clock.nowMs())
-      : path === 'one_phase'
+      : shards === 'one'
         ? runOnePhase(ctx, txn, plan)
         : runTwoPhase(ctx, txn, plan));
     timed(outcome.outcome === 'COMMITTED' ? 'committed' : 'aborted');
@@ -57,7 +56,8 @@ async function runTwoPhase(ctx: ProtocolContext, txn: Transaction, plan: TxnPlan
   txn.startPreparing(plan.shards, false);
   const preparingMs = performance.now();
   const tally = await collectVotes(ctx, txn, plan, timeoutMs);
-  ctx.metrics.timings.stages.prepare.observeMs(performance.now() - preparingMs);
+  // Only a complete vote (refusals and timeouts end the stage early or late: not its length).
+  if (tally.kind === 'yes') ctx.metrics.timings.stages.prepare.observeMs(performance.now() - preparingMs);
   if (tally.kind === 'refused') {
     const { refusal } = tally;
     // If something else aborted the transaction first (the client, shutdown), its reason stands.

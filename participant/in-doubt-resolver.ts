@@ -62,8 +62,13 @@ export interface InDoubtResolverStats {
   readonly scans: number;
   readonly committed: number;
   readonly aborted: number;
-  /** Rounds that ended without an answer (or with a decision that could not be applied). */
+  /**
+   * Attempts, one per transaction per round, that ended without an answer (or with a decision that
+   * could not be applied); each schedules a retry.
+   */
   readonly unresolvedRounds: number;
+  /** Decisions found that contradict what the shard already holds: atomicity broken elsewhere. */
+  readonly contradictions: number;
 }
 
 /** Validates and freezes a partial config over the defaults; a bad value is INVALID_ARGUMENT. */
@@ -96,7 +101,7 @@ export class InDoubtResolver {
   private readonly stopController = new AbortController();
   private loop: Promise<void> | undefined;
   private scanning: Promise<Map<string, Resolution>> | undefined;
-  private counters = { scans: 0, committed: 0, aborted: 0, unresolvedRounds: 0 };
+  private counters = { scans: 0, committed: 0, aborted: 0, unresolvedRounds: 0, contradictions: 0 };
 
   constructor(options: {
     store: ResolvableStore;
@@ -160,6 +165,7 @@ export class InDoubtResolver {
     if (ack.state !== expected) {
       // The shard holds the other outcome: atomicity is already broken somewhere. Loud, and left to
       // an operator: applying anything more cannot repair it.
+      this.counters.contradictions++;
       this.logger.error('in-doubt decision contradicts the shard', {
         txnId: txn.txnId,
         decision: found.kind,

@@ -40,7 +40,11 @@ export function participantMetricFamilies(source: ParticipantMetricsSource): Met
       { labels: { kind: 'decision' }, value: b.decisionBatches - b.sharedFlushes },
       { labels: { kind: 'shared' }, value: b.sharedFlushes },
     ]),
-    gauge('twopc_flush_messages_max', 'Largest batch of one kind written so far.', b.batchMessagesPeak),
+    gauge(
+      'twopc_flush_messages_max',
+      'Largest batch of one kind (prepares, or decisions) written so far.',
+      b.batchMessagesPeak,
+    ),
     gauge('twopc_batcher_queued', 'Messages waiting for the next flush.', batcher.queued),
     histogram(
       'twopc_flush_duration_seconds',
@@ -74,8 +78,13 @@ export function participantMetricFamilies(source: ParticipantMetricsSource): Met
     ]),
     counter(
       'twopc_in_doubt_unresolved_rounds_total',
-      'Resolver rounds that ended without an answer for a transaction.',
+      'Resolver attempts (one per in-doubt transaction per round) that ended without an answer.',
       r.unresolvedRounds,
+    ),
+    counter(
+      'twopc_in_doubt_contradictions_total',
+      'Decisions the resolver found that contradict what the shard holds: atomicity broken elsewhere.',
+      r.contradictions,
     ),
   ];
   if (source.shipping !== undefined) families.push(...shippingFamilies(source.shipping));

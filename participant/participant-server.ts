@@ -75,7 +75,9 @@ export interface ParticipantServer {
 }
 
 /** What a scrape reports in the moment before the in-doubt resolver has started. */
-const noResolverYet = { stats: () => ({ scans: 0, committed: 0, aborted: 0, unresolvedRounds: 0 }) };
+const noResolverYet = {
+  stats: () => ({ scans: 0, committed: 0, aborted: 0, unresolvedRounds: 0, contradictions: 0 }),
+};
 
 export async function startParticipantServer(options: ParticipantServerOptions): Promise<ParticipantServer> {
   const { host } = splitHostPort(options.listen);
@@ -146,13 +148,14 @@ export async function startParticipantServer(options: ParticipantServerOptions):
 
   let closing: Promise<void> | undefined;
   const close = async (): Promise<void> => {
-    await metrics?.close(); // first: a scrape must not read a store being closed
     await resolver.stop(); // closes its channels first: questions in flight fail, nothing waits on them
     const stopped = listener.shutdown(participantCloseGraceMs); // no new calls from here on
     await batcher.close();
     await service.endSessions();
     await stopped;
     await shipping?.close(); // uploads what is committed (bounded), before the store's last checkpoint
+    // Served through the drain (queued, in flight), closed before a scrape could read a closed store.
+    await metrics?.close();
     store.close();
     logger.info('participant stopped', { shard: options.shard });
   };

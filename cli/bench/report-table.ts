@@ -161,7 +161,7 @@ export function formatStagesTable(rows: readonly BenchRow[]): string {
       num(st.decisionMs, 2),
       num(st.commitMs, 2),
       `${num(st.flushMs, 2)} / ${num(st.messagesPerFlush, 1)}`,
-      num(st.recordsPerLogBatch, 1),
+      num(st.commitsPerLogFsync, 1),
       Object.entries(st.eventLoop)
         .sort(([a], [b]) => Number(b === 'coordinator') - Number(a === 'coordinator'))
         .map(([name, u]) => `${name} ${num(100 * u, 0)}%`)
@@ -219,8 +219,8 @@ export function formatReport(report: BenchReport): string {
       'protocol = a committed transaction at the coordinator, from its plan to its answer; prepare =',
       'Prepare sent → every vote in; decision = the COMMIT record forced; commit = Commit sent → every',
       'ack in; flush = one participant local transaction (fsync included) and the messages it wrote;',
-      'log = records (COMMIT, END) per decision-log write batch, one fsync each; event loop = share of',
-      'the window each process was busy (fsyncs included: better-sqlite3 waits for them on the loop).',
+      'log = COMMIT records per decision-log fsync (group commit); event loop = share of the window',
+      'each process was busy (fsyncs included: better-sqlite3 waits for them on the loop).',
     );
   if (report.rows.some((r) => r.vsNoShipping !== undefined))
     out.push(

@@ -1,8 +1,8 @@
 /**
  * Where twopc's time goes in a slice, read from the processes' own /metrics pages (docs/operations.md)
  * before and after the measured window: the mean of each two-phase-commit stage, how long the
- * participants' flushes took and how many messages each carried, how many decisions shared one
- * decision-log fsync, and how busy each event loop was. The same figures an operator's dashboard
+ * participants' flushes took and how many messages each carried, how many COMMIT records shared
+ * one decision-log fsync, and how busy each event loop was. The same figures an operator's dashboard
  * shows, so a bench row can be explained without a profiler.
  */
 
@@ -29,8 +29,8 @@ export interface StageBreakdown {
   /** Participants' flushes: mean duration (fsync included) and messages per flush, over all shards. */
   readonly flushMs: number;
   readonly messagesPerFlush: number;
-  /** Decision-log records per write batch (one fsync each). */
-  readonly recordsPerLogBatch: number;
+  /** COMMIT records forced per forced decision-log batch (one fsync each): the log's group commit. */
+  readonly commitsPerLogFsync: number;
   /** Event-loop utilisation (0..1) per process name. */
   readonly eventLoop: Readonly<Record<string, number>>;
 }
@@ -83,20 +83,22 @@ export function stageBreakdown(before: DeploymentScrape, after: DeploymentScrape
   const sumShards = (name: string, match = '') =>
     shards.reduce((t, s) => t + delta(s.before, s.after, name, match), 0);
   const flushes = sumShards('twopc_flushes_total');
+  // Timed flushes: a batch that failed and was retried message by message is timed per message.
+  const timedFlushes = sumShards('twopc_flush_duration_seconds_count');
   const flushSec = sumShards('twopc_flush_duration_seconds_sum');
   const messages = sumShards('twopc_prepares_total') + sumShards('twopc_decisions_total');
   const c = coordinator ?? { before: new Map(), after: new Map() };
   const stage = (s: string) => meanMs(c.before, c.after, 'twopc_stage_duration_seconds', `stage="${s}"`);
-  const logBatches = delta(c.before, c.after, 'twopc_decision_log_batches_total');
+  const forcedBatches = delta(c.before, c.after, 'twopc_decision_log_forced_batches_total');
+  const commitsForced = delta(c.before, c.after, 'twopc_stage_duration_seconds_count', 'stage="decision"');
   return {
     protocolMs: meanMs(c.before, c.after, 'twopc_protocol_duration_seconds', 'result="committed"'),
     prepareMs: stage('prepare'),
     decisionMs: stage('decision'),
     commitMs: stage('commit'),
-    flushMs: flushes > 0 ? (1000 * flushSec) / flushes : Number.NaN,
+    flushMs: timedFlushes > 0 ? (1000 * flushSec) / timedFlushes : Number.NaN,
     messagesPerFlush: flushes > 0 ? messages / flushes : Number.NaN,
-    recordsPerLogBatch:
-      logBatches > 0 ? delta(c.before, c.after, 'twopc_decision_log_records_total') / logBatches : Number.NaN,
+    commitsPerLogFsync: forcedBatches > 0 ? commitsForced / forcedBatches : Number.NaN,
     eventLoop: Object.fromEntries(
       pairs.map((p) => [
         p.name,
@@ -122,7 +124,7 @@ export function meanBreakdown(all: readonly StageBreakdown[]): StageBreakdown {
     commitMs: mean((b) => b.commitMs),
     flushMs: mean((b) => b.flushMs),
     messagesPerFlush: mean((b) => b.messagesPerFlush),
-    recordsPerLogBatch: mean((b) => b.recordsPerLogBatch),
+    commitsPerLogFsync: mean((b) => b.commitsPerLogFsync),
     eventLoop: Object.fromEntries(names.map((n) => [n, mean((b) => b.eventLoop[n])])),
   };
 }

@@ -4,7 +4,7 @@
  * run, so drift between runs cannot make a target look met.
  */
 import type { BenchRow } from './results.ts';
-import { soakStartMsMax, type SoakRecord } from './soak.ts';
+import { soakSampleMs, soakStartMsMax, type SoakRecord } from './soak.ts';
 
 /** 2-shard transfers: twopc's peak txn/s must be at least this multiple of PostgreSQL 2PC's peak. */
 export const peakThroughputRatioMin = 2;
@@ -18,8 +18,12 @@ export const walAsyncCostMax = 0.1;
 export const memoryRunSecMin = 300;
 /** "Flat": RSS at the end at most this much above RSS at the start (allocator and cache warm-up). */
 export const memoryGrowthRatioMax = 1.1;
-/** The shortest --soak that judges memory: its start sample comes soakStartMsMax in (memoryRunSecMin ≥ 5 × that). */
-export const memorySoakSecMin = memoryRunSecMin + soakStartMsMax / 1000;
+/**
+ * The --soak that judges memory: its start sample comes soakStartMsMax in (memoryRunSecMin ≥ 5 × that),
+ * plus one sample period of slack, since interval timers fire later and later over a long soak and
+ * the span must not fall a few hundred ms short of memoryRunSecMin.
+ */
+export const memorySoakSecMin = memoryRunSecMin + soakStartMsMax / 1000 + soakSampleMs / 1000;
 /** memorySoakSecMin as a --soak value, for hints and the default. */
 export const memorySoakTime = `${Math.ceil(memorySoakSecMin / 60)}m`;
 

@@ -130,11 +130,12 @@ export class TwopcSystem implements SystemUnderTest {
     return shipping === 'none' ? base : `${base}; participants --replica s3://… --replication ${shipping}`;
   }
 
-  /** The processes of the scenario's cluster, coordinator first; s3rver too for a WAL row. */
+  /** Every process's /metrics page now, for the row's stage breakdown. */
   scrape(scenario: Scenario): Promise<DeploymentScrape> {
     return this.deployment(scenario).scrape();
   }
 
+  /** The processes of the scenario's cluster, coordinator first; s3rver too for a WAL row. */
   probes(scenario: Scenario): ProcessProbe[] {
     const shipping = SCENARIO_SPECS[scenario].shipping;
     const probes = this.deployment(scenario).probes();

@@ -40,6 +40,7 @@ import type {
   LogListQuery,
   OutcomeRecord,
 } from '../decision-log.ts';
+import { BatchCounters } from './batch-counters.ts';
 import { RedisWriteBatcher, type RedisBatchSummary, type RedisWrite } from './redis-batch.ts';
 import { RedisConnection, type WaitPolicy } from './redis-connection.ts';
 import { FencedError, type ReplicaInfo, type ReplicaRegistry } from '../replica-registry.ts';
@@ -81,9 +82,7 @@ export interface RedisLogStats extends DecisionLogStats {
 export class RedisDecisionLog implements DecisionLog, HeuristicDecisionLog {
   readonly writable: boolean;
   private closed = false;
-  private batches = 0;
-  private records = 0;
-  private batchRecordsMax = 0;
+  private readonly counters = new BatchCounters();
   private readonly batcher: RedisWriteBatcher;
   private readonly reader: RedisLogReader;
   /** This open's epoch as the write scripts check it; '' for tools (not fenced, see redis-scripts.ts). */
@@ -111,9 +110,7 @@ export class RedisDecisionLog implements DecisionLog, HeuristicDecisionLog {
         : { replicas: durability.waitReplicas, timeoutMs: durability.waitTimeoutMs };
     this.waitPolicy = wait;
     this.batcher = new RedisWriteBatcher(connection, layout, wait, (summary) => {
-      this.batches++;
-      this.records += summary.size;
-      this.batchRecordsMax = Math.max(this.batchRecordsMax, summary.size);
+      this.counters.count(summary);
       onBatch?.(summary);
     });
     this.reader = new RedisLogReader(connection, layout);
@@ -271,12 +268,7 @@ export class RedisDecisionLog implements DecisionLog, HeuristicDecisionLog {
   }
 
   stats(): RedisLogStats {
-    return {
-      batches: this.batches,
-      records: this.records,
-      batchRecordsMax: this.batchRecordsMax,
-      pipelines: this.connection.pipelines,
-    };
+    return { ...this.counters.stats(), pipelines: this.connection.pipelines };
   }
 
   async close(): Promise<void> {

@@ -25,6 +25,7 @@ import type {
   LogListQuery,
   OutcomeRecord,
 } from '../decision-log.ts';
+import { BatchCounters } from './batch-counters.ts';
 import { GroupCommitQueue, type BatchItem, type BatchSummary, type ItemResult } from './group-commit.ts';
 import { openLogFile, type LogOpenMode } from './sqlite-open.ts';
 import { LogTables } from './sqlite-tables.ts';
@@ -56,9 +57,7 @@ export class SqliteDecisionLog implements DecisionLog, HeuristicDecisionLog {
   private closed = false;
   private readonly tables: LogTables;
   private readonly savepoint: (apply: () => unknown) => unknown;
-  private batches = 0;
-  private records = 0;
-  private batchRecordsMax = 0;
+  private readonly counters = new BatchCounters();
 
   /**
    * Opens the log. The default (`coordinator` mode) creates the file and its directory if missing
@@ -86,9 +85,7 @@ export class SqliteDecisionLog implements DecisionLog, HeuristicDecisionLog {
     this.queue = new GroupCommitQueue(
       (items, forced) => this.runBatch(items, forced),
       (summary) => {
-        this.batches++;
-        this.records += summary.size;
-        this.batchRecordsMax = Math.max(this.batchRecordsMax, summary.size);
+        this.counters.count(summary);
         onBatch?.(summary);
       },
     );
@@ -229,7 +226,7 @@ export class SqliteDecisionLog implements DecisionLog, HeuristicDecisionLog {
   }
 
   stats(): DecisionLogStats {
-    return { batches: this.batches, records: this.records, batchRecordsMax: this.batchRecordsMax };
+    return this.counters.stats();
   }
 
   async close(): Promise<void> {

@@ -76,7 +76,7 @@ describe('twopc bench flags', () => {
       jsonPath: '/x/bench-results.json',
     });
     // The full run's soak is long enough to judge the memory target.
-    expect(full.soakMs).toBe(360_000);
+    expect(full.soakMs).toBe(420_000);
     expect(full.soakMs).toBeGreaterThanOrEqual(memorySoakSecMin * 1000);
     const quick = parseBenchOptions(['--quick', '--clients', '4,1,4', '--systems', 'sqlite,twopc'], '/x');
     expect(quick).toMatchObject({
@@ -284,7 +284,7 @@ describe('twopc bench --soak (smoke)', () => {
           new RegExp(`^  ${name} \\(pid \\d+\\): start \\d+ MB, end \\d+ MB, max \\d+ MB$`, 'm'),
         );
       expect(r.stdout).toMatch(
-        /^ {2}\[NOT JUDGED\] each twopc process's RSS flat .* run with --soak 6m or longer for a verdict$/m,
+        /^ {2}\[NOT JUDGED\] each twopc process's RSS flat .* run with --soak 7m or longer for a verdict$/m,
       );
       expect(r.stdout).toMatch(/^twopc RSS over the regular slices, whose load changes/m);
       expect(r.stderr).toMatch(/soak: 2-shard transfer, 2 clients for 3 s/);
@@ -324,7 +324,7 @@ describe('twopc bench --soak (smoke)', () => {
       const memory = report.targets.find((t: { id: string }) => t.id === 'memory-flat');
       expect(memory.met).toBeNull();
       expect(memory.margin).toMatch(
-        /start and end samples are \d s apart \(< 300 s\); run with --soak 6m or longer/,
+        /start and end samples are \d s apart \(< 300 s\); run with --soak 7m or longer/,
       );
     },
     smokeRunTimeoutMs,

@@ -11,7 +11,7 @@ import {
   type SoakRecord,
   type SoakSample,
 } from '../../cli/bench/soak.ts';
-import { judgeTargets, memorySoakSecMin } from '../../cli/bench/targets.ts';
+import { judgeTargets } from '../../cli/bench/targets.ts';
 
 const PIDS = [
   { name: 'coordinator', pid: 10 },
@@ -91,7 +91,7 @@ describe('soak plan', () => {
     expect(soakMemory([], 5, PIDS)).toMatchObject({ spanSec: 0, processes: [] });
   });
 
-  it('rounds the span to whole seconds, so timer jitter does not cost a 6-minute soak its verdict', () => {
+  it('rounds the span to whole seconds, so timer jitter does not cost a default soak its verdict', () => {
     const at = (atSec: number): SoakSample => ({
       atSec,
       committed: 0,
@@ -106,7 +106,7 @@ describe('memory target', () => {
   it('is met when RSS stays flat after the warm start sample, whatever it did before', () => {
     const verdict = memoryVerdict(
       soakOf(
-        memorySoakSecMin,
+        360,
         warmingThen((at) => 250 + (10 * (at - 60)) / 300),
       ),
     );
@@ -143,7 +143,7 @@ describe('memory target', () => {
     const fiveMinutes = memoryVerdict(soakOf(300, () => 400));
     expect(fiveMinutes.met).toBeNull();
     expect(fiveMinutes.margin).toBe(
-      "not judged: the soak's start and end samples are 240 s apart (< 300 s); run with --soak 6m or longer for a verdict",
+      "not judged: the soak's start and end samples are 240 s apart (< 300 s); run with --soak 7m or longer for a verdict",
     );
     expect(memoryVerdict(soakOf(3, (at) => 100 * at)).met).toBeNull();
   });
@@ -152,7 +152,7 @@ describe('memory target', () => {
     const verdict = memoryVerdict(null);
     expect(verdict.met).toBeNull();
     expect(verdict.measured).toMatch(/no soak in this run/);
-    expect(verdict.margin).toBe('not judged: run with --soak 6m or longer for a verdict');
+    expect(verdict.margin).toBe('not judged: run with --soak 7m or longer for a verdict');
   });
 
   it('is not judged when an RSS sample could not be read', () => {

@@ -16,8 +16,7 @@ function coordinatorPage(o: {
   prepare: number[];
   decision: number[];
   committed: number[];
-  records: number;
-  batches: number;
+  forcedBatches: number;
   activeSec: number;
 }) {
   return parseMetricsPage(
@@ -30,8 +29,7 @@ function coordinatorPage(o: {
         { labels: { path: 'two_phase', result: 'committed' }, histogram: histogramOf(o.committed) },
         { labels: { path: 'two_phase', result: 'aborted' }, histogram: histogramOf([500]) },
       ]),
-      counter('twopc_decision_log_records_total', 'x', o.records),
-      counter('twopc_decision_log_batches_total', 'x', o.batches),
+      counter('twopc_decision_log_forced_batches_total', 'x', o.forcedBatches),
       counter('nodejs_eventloop_active_seconds_total', 'x', o.activeSec),
     ]),
   );
@@ -68,8 +66,7 @@ describe('stageBreakdown', () => {
             prepare: [100],
             decision: [100],
             committed: [100],
-            records: 10,
-            batches: 10,
+            forcedBatches: 10,
             activeSec: 1,
           }),
         },
@@ -92,8 +89,7 @@ describe('stageBreakdown', () => {
             prepare: [100, 2, 4],
             decision: [100, 1, 1],
             committed: [100, 4, 6],
-            records: 30,
-            batches: 14,
+            forcedBatches: 11,
             activeSec: 2.5,
           }),
         },
@@ -114,7 +110,7 @@ describe('stageBreakdown', () => {
     expect(b.protocolMs).toBeCloseTo(5, 6); // the aborted run (500 ms) is not in it
     expect(b.flushMs).toBeCloseTo(2, 6); // (1 + 3 + 2 + 2) / 4 flushes
     expect(b.messagesPerFlush).toBeCloseTo(20 / 4, 6);
-    expect(b.recordsPerLogBatch).toBeCloseTo(20 / 4, 6);
+    expect(b.commitsPerLogFsync).toBeCloseTo(2, 6); // two COMMITs forced in one fsync
     expect(b.eventLoop.coordinator).toBeCloseTo(0.75, 6);
     expect(b.eventLoop['shard-a']).toBe(0);
   });

@@ -159,6 +159,11 @@ describe('usage errors', () => {
       /--metrics: "9090" is not HOST:PORT/,
     ],
     [
+      'metrics on the listen address',
+      () => [...coordinatorOk(), '--listen', '127.0.0.1:7499', '--metrics', '127.0.0.1:7499'],
+      /--metrics: 127.0.0.1:7499 is also the --listen address/,
+    ],
+    [
       'participant bad metrics address',
       () => [...participantOk(), '--metrics', 'localhost:http'],
       /--metrics: "localhost:http" is not HOST:PORT/,
