@@ -71,6 +71,15 @@ export interface InDoubtResolverStats {
   readonly contradictions: number;
 }
 
+/** A resolver that has done nothing yet (also what a scrape reports before one has started). */
+export const NO_RESOLVER_STATS: InDoubtResolverStats = Object.freeze({
+  scans: 0,
+  committed: 0,
+  aborted: 0,
+  unresolvedRounds: 0,
+  contradictions: 0,
+});
+
 /** Validates and freezes a partial config over the defaults; a bad value is INVALID_ARGUMENT. */
 export function resolveInDoubtResolverConfig(
   overrides: Partial<InDoubtResolverConfig> = {},
@@ -101,7 +110,7 @@ export class InDoubtResolver {
   private readonly stopController = new AbortController();
   private loop: Promise<void> | undefined;
   private scanning: Promise<Map<string, Resolution>> | undefined;
-  private counters = { scans: 0, committed: 0, aborted: 0, unresolvedRounds: 0, contradictions: 0 };
+  private counters = { ...NO_RESOLVER_STATS };
 
   constructor(options: {
     store: ResolvableStore;

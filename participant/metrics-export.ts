@@ -26,8 +26,7 @@ export function participantMetricFamilies(source: ParticipantMetricsSource): Met
   const b = batcher.stats();
   const r = source.resolver.stats();
   const timings = batcher.flushTimings();
-  const prepared = store.listInDoubt();
-  const oldestMs = prepared.reduce((min, t) => Math.min(min, t.preparedAtMs), Number.POSITIVE_INFINITY);
+  const prepared = store.preparedSummary();
   const families: MetricFamily[] = [
     counter(
       'twopc_prepares_total',
@@ -64,12 +63,12 @@ export function participantMetricFamilies(source: ParticipantMetricsSource): Met
     gauge(
       'twopc_prepared_txns',
       'Transactions voted YES and not decided yet (in doubt if it lasts).',
-      prepared.length,
+      prepared.count,
     ),
     gauge(
       'twopc_prepared_oldest_age_seconds',
       'Age of the oldest undecided YES vote; 0 when there is none. Alert when it stays high.',
-      prepared.length === 0 ? 0 : Math.max(0, (source.nowMs() - oldestMs) / 1000),
+      prepared.oldestAtMs === undefined ? 0 : Math.max(0, (source.nowMs() - prepared.oldestAtMs) / 1000),
     ),
     counter('twopc_in_doubt_scans_total', 'Scans of the in-doubt resolver.', r.scans),
     counter('twopc_in_doubt_resolved_total', 'In-doubt transactions the resolver settled, by outcome.', [

@@ -16,7 +16,7 @@ import { startMetricsServer, type MetricsServer } from '../common/metrics-server
 import { Batcher, type BatcherConfig } from './batcher.ts';
 import type { Durability } from './flush-writer.ts';
 import { createParticipantService, type ParticipantService } from './grpc-service.ts';
-import type { InDoubtResolverConfig } from './in-doubt-resolver.ts';
+import { NO_RESOLVER_STATS, type InDoubtResolverConfig } from './in-doubt-resolver.ts';
 import { participantMetricFamilies } from './metrics-export.ts';
 import { startInDoubtResolver, type RunningInDoubtResolver } from './start-in-doubt-resolver.ts';
 import { ShardStore } from './shard-store.ts';
@@ -74,11 +74,6 @@ export interface ParticipantServer {
   close(): Promise<void>;
 }
 
-/** What a scrape reports in the moment before the in-doubt resolver has started. */
-const noResolverYet = {
-  stats: () => ({ scans: 0, committed: 0, aborted: 0, unresolvedRounds: 0, contradictions: 0 }),
-};
-
 export async function startParticipantServer(options: ParticipantServerOptions): Promise<ParticipantServer> {
   const { host } = splitHostPort(options.listen);
   const logger = options.logger;
@@ -122,7 +117,7 @@ export async function startParticipantServer(options: ParticipantServerOptions):
             shard: options.shard,
             store,
             batcher,
-            resolver: resolver?.resolver ?? noResolverYet,
+            resolver: resolver?.resolver ?? { stats: () => NO_RESOLVER_STATS },
             shipping,
             nowMs: () => Date.now(),
           }),

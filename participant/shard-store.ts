@@ -40,6 +40,7 @@ import { describeTables, readRow, runQuery } from './reads.ts';
 import { loadTables } from './schema.ts';
 import type { ShardContext } from './shard-context.ts';
 import { StatementCache } from './statements.ts';
+import { summarizePrepared } from './txn-records.ts';
 import { listInDoubt, txnState } from './txn-state.ts';
 import { checkUserSchema, execSchema } from './user-schema.ts';
 
@@ -153,6 +154,11 @@ export class ShardStore {
    */
   txnState(txnId: string, options: { readonly abortIfUnknown?: boolean } = {}): TxnStateInfo {
     return txnState(this.open(), txnId, options.abortIfUnknown ?? false);
+  }
+
+  /** How many transactions are PREPARED, and when the oldest was (for the metrics; cheap). */
+  preparedSummary(): { count: number; oldestAtMs: number | undefined } {
+    return summarizePrepared(this.open());
   }
 
   /** PREPARED transactions (voted YES, no decision yet), oldest first. */

@@ -45,6 +45,7 @@ const COLUMNS = `txn_id, state, one_phase, tombstone, coordinator_id, epoch, pee
   prepared_at_ms, decided_at_ms, decision_seq, vote_reason_code, vote_reason, vote_invalid`;
 const SELECT = `SELECT ${COLUMNS} FROM _twopc_txns WHERE txn_id = ?`;
 const SELECT_PREPARED = `SELECT ${COLUMNS} FROM _twopc_txns WHERE state = 'PREPARED' ORDER BY prepared_at_ms, txn_id`;
+const SUMMARIZE_PREPARED = `SELECT COUNT(*) AS count, MIN(prepared_at_ms) AS oldest FROM _twopc_txns WHERE state = 'PREPARED'`;
 const INSERT = `INSERT INTO _twopc_txns (${COLUMNS}) VALUES (${COLUMNS.split(',')
   .map(() => '?')
   .join(', ')})`;
@@ -58,6 +59,12 @@ export function getTxn(ctx: ShardContext, txnId: string): TxnRecord | undefined 
 /** Transactions voted YES on and not yet decided, oldest first. */
 export function listPrepared(ctx: ShardContext): TxnRecord[] {
   return (ctx.stmts.get(SELECT_PREPARED).all() as RawTxn[]).map(decodeTxn);
+}
+
+/** How many transactions are PREPARED and since when the oldest (undefined if none); one index scan. */
+export function summarizePrepared(ctx: ShardContext): { count: number; oldestAtMs: number | undefined } {
+  const row = ctx.stmts.get(SUMMARIZE_PREPARED).get() as { count: bigint; oldest: bigint | null };
+  return { count: Number(row.count), oldestAtMs: row.oldest === null ? undefined : Number(row.oldest) };
 }
 
 export function insertPrepared(ctx: ShardContext, f: PreparedFields): void {
